@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs everything genrep needs on a fresh Debian machine with Python 3.11, as root. Idempotent:
+# each step is skipped when what it installs is already there, so a second run takes seconds.
+#
+# Order matters:
+#   1. setuptools in [77, 81): torch 2.13 asks >= 77; >= 81 drops pkg_resources, which mmcv's build
+#      and mmengine's cross-package `_base_ = ['mmseg::...']` lookup import.
+#   2. torch 2.13.0 (CPU) before anything that depends on torch, so nothing pulls a CUDA build.
+#   3. mmcv 2.1.0 from source with its compiled ops (no wheel exists for torch 2.13); its setup.py
+#      imports torch, hence --no-build-isolation. About 24 minutes on 2 cores; pip caches the wheel.
+#   4. torchvision from PyPI is a CUDA build; genrep/compat.py makes it importable on CPU torch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+pip_install() { "$PY" -m pip install --disable-pip-version-check -q "$@"; }
+have() { "$PY" - "$@" <<'PYEOF'
+import sys
+from importlib.metadata import version, PackageNotFoundError
+for spec in sys.argv[1:]:
+    name, _, want = spec.partition("==")
+    try:
+        got = version(name)
+    except PackageNotFoundError:
+        sys.exit(1)
+    if want and not got.startswith(want):
+        sys.exit(1)
+PYEOF
+}
+step() { echo "[install] $*"; }
+
+if [ ! -d /usr/share/datasets/fashion-mnist ] && [ ! -d /usr/share/fashion-mnist ]; then
+  step "Debian package dataset-fashion-mnist"
+  if command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist
+  else
+    echo "[install] apt-get not found: install Debian's dataset-fashion-mnist by hand" >&2
+  fi
+fi
+
+"$PY" -c 'import setuptools, sys; v = tuple(int(x) for x in setuptools.__version__.split(".")[:2]); sys.exit(0 if (77, 0) <= v < (81, 0) else 1)' \
+  || { step "setuptools>=77,<81"; pip_install "setuptools>=77,<81" wheel; }
+have torch==2.13.0 || { step "torch 2.13.0"; pip_install torch==2.13.0; }
+have torchvision==0.28.0 || { step "torchvision 0.28.0"; pip_install torchvision==0.28.0; }
+have mmengine==0.10.7 || { step "mmengine 0.10.7"; pip_install mmengine==0.10.7; }
+if ! have mmcv==2.1.0 || ! "$PY" -c 'import mmcv.ops' 2>/dev/null; then
+  step "mmcv 2.1.0 with compiled ops (first time: ~24 min on 2 cores)"
+  MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} pip_install --no-build-isolation mmcv==2.1.0
+fi
+step "runtime, OpenMMLab and test requirements"
+pip_install -r requirements/runtime.txt -r requirements/mminstall.txt -r requirements/tests.txt
+have genrep || { step "genrep (editable)"; pip_install --no-build-isolation --no-deps -e .; }
+step "done"

@@ -14,7 +14,8 @@ from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
 
-MODELS = Registry('model', parent=MMENGINE_MODELS, locations=['genrep.models'])
+MODELS = Registry(
+    'model', parent=MMENGINE_MODELS, locations=['genrep.models', 'genrep.diffusion'])
 OPTIM_WRAPPERS = Registry(
     'optim wrapper', parent=MMENGINE_OPTIM_WRAPPERS, locations=['genrep.engine'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['genrep.engine'])

@@ -1,1 +1,3 @@
-from .backbones import *  # noqa: F401,F403
+from .backbones import DiffusionBackbone
+
+__all__ = ['DiffusionBackbone']

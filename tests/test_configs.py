@@ -1,0 +1,37 @@
+"""Every config under configs/ loads and builds its model."""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+from mmengine.registry import DefaultScope, init_default_scope
+
+from conftest import REPO_ROOT
+
+CONFIGS = sorted(
+    osp.relpath(p, REPO_ROOT)
+    for p in glob.glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True)
+    if '_base_' not in p)
+
+# Overrides that shrink a large model to a CPU-test size, by config name.
+TINY_OVERRIDES = {}
+
+
+def test_configs_found():
+    assert 'configs/genrep/fmnist_unet_cls.py' in CONFIGS
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_config_builds_model(path):
+    cfg = Config.fromfile(osp.join(REPO_ROOT, path))
+    if path in TINY_OVERRIDES:
+        cfg.merge_from_dict(TINY_OVERRIDES[path])
+    scope = cfg.get('default_scope', 'genrep')
+    DefaultScope._instance_dict.clear()
+    init_default_scope(scope)
+    from mmengine.registry import MODELS
+    model_cfg = cfg.model
+    if cfg.get('data_preprocessor') is not None:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    model = MODELS.build(model_cfg)
+    assert sum(p.numel() for p in model.parameters()) > 0

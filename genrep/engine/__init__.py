@@ -1,0 +1,12 @@
+"""Training machinery: optim wrappers (and, as they land, hooks and loops) registered in genrep's
+registries; ``genrep.registry`` imports this package lazily."""
+from .optim_wrappers import (AmpGradientAlignOptimWrapper, GradientAlignment,
+                             GradientAlignOptimWrapper, aligned_gradient, gradient_cosine,
+                             parallel_orthogonal_split, retention_factor,
+                             symmetric_aligned_gradient)
+
+__all__ = [
+    'GradientAlignOptimWrapper', 'AmpGradientAlignOptimWrapper', 'GradientAlignment',
+    'parallel_orthogonal_split', 'gradient_cosine', 'retention_factor', 'aligned_gradient',
+    'symmetric_aligned_gradient'
+]

@@ -1,7 +1,17 @@
 from .denoisers import (DenoiserOutput, DiffusersDenoiser, DiTDenoiser, UNet2DConditionDenoiser,
                         UNet2DDenoiser)
+from .posteriors import (DenoisingErrorPosterior, PosteriorEstimator, ReverseChainPosterior,
+                         bayes_posterior, candidate_classes, denoising_error_log_likelihood,
+                         mixture_log_likelihood, restrict_posterior)
+from .reverse_chain import (ReverseStep, denoise_classes, kept_step_indices, reverse_chain,
+                            reverse_chain_states)
+from .schedule import DiffusionSchedule, gaussian_log_density
 
 __all__ = [
     'DenoiserOutput', 'DiffusersDenoiser', 'DiTDenoiser', 'UNet2DConditionDenoiser',
-    'UNet2DDenoiser'
+    'UNet2DDenoiser', 'DiffusionSchedule', 'gaussian_log_density', 'ReverseStep',
+    'kept_step_indices', 'denoise_classes', 'reverse_chain', 'reverse_chain_states',
+    'PosteriorEstimator', 'ReverseChainPosterior', 'DenoisingErrorPosterior',
+    'mixture_log_likelihood', 'bayes_posterior', 'restrict_posterior', 'candidate_classes',
+    'denoising_error_log_likelihood'
 ]

@@ -1,0 +1,275 @@
+"""Estimators of log p(x|y) from a class-conditional denoiser, and the posterior p(y|x) (Eq. 2-3).
+
+One interface (:class:`PosteriorEstimator`), registered in ``POSTERIORS``:
+
+* ``log_likelihood(denoiser, x0, class_ids) -> [B, K]``: the image-level estimate of log p(x|y)
+  divided by the number of dimensions D = C x h x w it sums over (an average per-dimension
+  log-likelihood).
+* ``dense_log_likelihood(...) -> [B, K, h, w]``: the same per location, at the input's resolution,
+  pooled over channels and divided by C.
+* ``posterior(...)``: Bayes with a uniform prior (Eq. 3), softmax(normalised log-lik / tau) over the
+  K given classes (dim 1).
+
+Why per-dimension normalisation and a temperature: the log-density of a D-dimensional Gaussian
+is a sum of D terms, O(D) (tens of thousands for a 4 x 64 x 64 latent), so the differences between
+classes are O(D) too and softmax(log p(x|y)) is one-hot; dividing by D makes the log-likelihood an
+average per dimension, O(1) whatever the resolution, and tau sets the sharpness of p(y|x). The
+exact Bayes posterior of the model is recovered at tau = 1 / D.
+
+Budget. ``class_ids`` = ``None`` is the exact mode over all classes (``num_classes`` of the
+estimator or ``denoiser.num_classes``). The budgeted mode takes candidate classes per image,
+[B, K] (e.g. :func:`candidate_classes`: the perception head's top-k plus the true class) or [K]
+shared: classes outside the candidates get no likelihood, and Eq. 3 normalises over the
+candidates, which equals the exact posterior restricted to them and renormalised
+(:func:`restrict_posterior`, also for the other side of the KL). ``class_batch`` bounds how many
+classes go through the denoiser at once; the number of denoiser steps is set by the schedule
+(respacing T') and, for the chain, burn-in m and thinning k. All noise is drawn per image and
+shared by every class, so neither the candidates nor the class batching change a class's
+estimate. The teacher side carries no gradient: estimates run under no_grad, and densities are
+accumulated in float32 whatever the input's dtype.
+"""
+import math
+from typing import Iterable, Optional, Union
+
+import torch
+from torch import Tensor
+
+from genrep.registry import DIFFUSION_SCHEDULERS, POSTERIORS
+
+from .reverse_chain import denoise_classes, reverse_chain
+from .schedule import DiffusionSchedule, gaussian_log_density
+
+
+# -- one function per equation ---------------------------------------------------------------
+def mixture_log_likelihood(component_log_densities: Iterable[Tensor]) -> Tensor:
+    """Eq. 2 in log space: log (1/S sum_s N(x; mu_s, sigma_s)) = logsumexp_s(log N_s) - log S.
+
+    Args:
+        component_log_densities: S tensors of one shape [...], log N(x; mu_s, sigma_s) summed over
+            the dimensions the density covers (or a [S, ...] tensor). Consumed one at a time, so a
+            generator keeps memory at one component.
+
+    Returns:
+        [...] the log-likelihood of the equal-weight mixture.
+    """
+    total, count = None, 0
+    for log_density in component_log_densities:
+        total = log_density if total is None else torch.logaddexp(total, log_density)
+        count += 1
+    if total is None:
+        raise ValueError('mixture_log_likelihood: no components')
+    return total - math.log(count)
+
+
+def bayes_posterior(log_likelihood: Tensor, temperature: float = 1.0) -> Tensor:
+    """Eq. 3 with the uniform prior p(y) = 1/K, which cancels: softmax over classes (dim 1) of
+    log p(x|y) / tau. Shapes: [B, K, ...] -> [B, K, ...]."""
+    return torch.softmax(log_likelihood / temperature, dim=1)
+
+
+def restrict_posterior(probs: Tensor, class_ids: Tensor) -> Tensor:
+    """p over all N classes [B, N, ...] -> p restricted to candidates [B, K] and renormalised,
+    [B, K, ...]; the two sides of the KL (Eq. 4) on the candidate subset."""
+    index = class_ids.reshape(*class_ids.shape, *([1] * (probs.ndim - 2)))
+    picked = probs.gather(1, index.expand(-1, -1, *probs.shape[2:]))
+    return picked / picked.sum(dim=1, keepdim=True)
+
+
+def candidate_classes(scores: Tensor, k: int, labels: Optional[Tensor] = None) -> Tensor:
+    """Budgeted candidates: the true class (first column) plus the top-k other classes by score.
+
+    Args:
+        scores: [B, N] perception logits or probabilities.
+        k: how many classes to take by score.
+        labels: [B] true classes; ``None`` gives just the top-k.
+
+    Returns:
+        [B, k + 1] (or [B, k]) distinct class ids.
+    """
+    if labels is None:
+        return scores.topk(k, dim=1).indices
+    forced = scores.detach().clone()
+    forced.scatter_(1, labels.reshape(-1, 1).long(), float('inf'))
+    return forced.topk(min(k + 1, scores.shape[1]), dim=1).indices
+
+
+# -- the estimators ----------------------------------------------------------------------------
+class PosteriorEstimator:
+    """Common interface: resolves classes and noise, normalises, applies Bayes (Eq. 3).
+
+    Args:
+        schedule: a :class:`DiffusionSchedule` or its config (``DIFFUSION_SCHEDULERS``).
+        temperature: tau of ``posterior`` = softmax(normalised log-lik / tau).
+        class_batch: classes per denoiser call; ``None``: all candidates at once.
+        seed: seed of the noise when no generator is passed; ``None`` draws the seed from torch's
+            global RNG (fresh noise each call, reproducible under a global seed).
+        num_classes: the exact mode's class count; ``None`` reads ``denoiser.num_classes``.
+    """
+
+    def __init__(self,
+                 schedule: Union[DiffusionSchedule, dict],
+                 temperature: float = 1.0,
+                 class_batch: Optional[int] = None,
+                 seed: Optional[int] = None,
+                 num_classes: Optional[int] = None):
+        if isinstance(schedule, dict):
+            schedule = DIFFUSION_SCHEDULERS.build(schedule)
+        if temperature <= 0:
+            raise ValueError(f'{type(self).__name__}: temperature must be > 0, got {temperature}')
+        self.schedule = schedule
+        self.temperature = temperature
+        self.class_batch = class_batch
+        self.seed = seed
+        self.num_classes = num_classes
+
+    def _class_ids(self, denoiser, x0: Tensor, class_ids) -> Tensor:
+        """None -> all classes; [K] -> shared by the batch; [B, K] as given."""
+        batch = x0.shape[0]
+        if class_ids is None:
+            num = self.num_classes or getattr(denoiser, 'num_classes', None)
+            if num is None:
+                raise ValueError(f'{type(self).__name__}: class_ids=None (exact mode) needs '
+                                 f'num_classes on the estimator or the denoiser')
+            class_ids = torch.arange(num)
+        class_ids = torch.as_tensor(class_ids, device=x0.device).long()
+        if class_ids.ndim == 1:
+            class_ids = class_ids.unsqueeze(0).expand(batch, -1)
+        if class_ids.ndim != 2 or class_ids.shape[0] != batch:
+            raise ValueError(f'{type(self).__name__}: class_ids must be [K] or [B={batch}, K], '
+                             f'got shape {tuple(class_ids.shape)}')
+        return class_ids
+
+    def _generator(self, x0: Tensor, generator: Optional[torch.Generator]) -> torch.Generator:
+        if generator is not None:
+            return generator
+        seed = self.seed if self.seed is not None else int(torch.randint(2**62, ()).item())
+        return torch.Generator(device=x0.device).manual_seed(seed)
+
+    def _log_likelihood(self, denoiser, x0: Tensor, class_ids: Tensor,
+                        generator: torch.Generator, dense: bool) -> Tensor:
+        """Normalised log p(x|y): [B, K] or, when ``dense``, [B, K, h, w]."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def log_likelihood(self, denoiser, x0: Tensor, class_ids=None,
+                       generator: Optional[torch.Generator] = None) -> Tensor:
+        """Image-level log p(x|y) / D for each image and class: x0 [B, C, h, w] -> [B, K]."""
+        return self._log_likelihood(denoiser, x0, self._class_ids(denoiser, x0, class_ids),
+                                    self._generator(x0, generator), dense=False)
+
+    @torch.no_grad()
+    def dense_log_likelihood(self, denoiser, x0: Tensor, class_ids=None,
+                             generator: Optional[torch.Generator] = None) -> Tensor:
+        """Per-location log p(x_loc|y) / C: x0 [B, C, h, w] -> [B, K, h, w]."""
+        return self._log_likelihood(denoiser, x0, self._class_ids(denoiser, x0, class_ids),
+                                    self._generator(x0, generator), dense=True)
+
+    def posterior(self, denoiser, x0: Tensor, class_ids=None,
+                  generator: Optional[torch.Generator] = None, dense: bool = False) -> Tensor:
+        """p(y|x) over the given classes (Eq. 3): [B, K], or [B, K, h, w] when ``dense``."""
+        estimate = self.dense_log_likelihood if dense else self.log_likelihood
+        return bayes_posterior(estimate(denoiser, x0, class_ids, generator), self.temperature)
+
+
+def _reduce(values: Tensor, dense: bool) -> Tensor:
+    """[B, K, C, *spatial] -> sum over channels [B, K, *spatial] (dense) or over all [B, K]."""
+    return values.sum(dim=2) if dense else values.flatten(2).sum(dim=2)
+
+
+@POSTERIORS.register_module()
+class ReverseChainPosterior(PosteriorEstimator):
+    """log p(x|y) from the Gaussian components of one class-conditioned reverse chain (Eq. 2).
+
+    Image level: log (1/S sum_s N(x; mu_{s,y}, sigma_{s,y})) over the S kept steps, the density of
+    the whole input, divided by D = C h w. Dense: the same mixture taken per location (a density of
+    the C channels there), divided by C. So the dense map averaged over locations equals the image
+    level when S = 1 (one kept step), and in general is at least image level - (hw - 1) log S / D
+    (a product of per-location mixtures dominates the mixture of products). The mixture weight is
+    1/S with S the number of kept steps (Algorithm 1, line 29 divides by T//k instead; the two
+    differ by a class-independent constant, which the posterior ignores).
+
+    Args:
+        burn_in: m, discarded first steps of the chain.
+        thinning: k, keep every k-th step afterwards (see ``reverse_chain.kept_step_indices``).
+        other args: see :class:`PosteriorEstimator`.
+    """
+
+    def __init__(self, schedule, burn_in: int = 50, thinning: int = 2, **kwargs):
+        super().__init__(schedule, **kwargs)
+        self.burn_in = burn_in
+        self.thinning = thinning
+
+    def _log_likelihood(self, denoiser, x0, class_ids, generator, dense):
+        target = x0.unsqueeze(1)
+        steps = reverse_chain(self.schedule, denoiser, x0, class_ids, self.burn_in, self.thinning,
+                              generator, self.class_batch)
+        components = (_reduce(
+            gaussian_log_density(target.float(), step.mean.float(), step.log_variance.float()),
+            dense) for step in steps)
+        dims = x0.shape[1] if dense else x0[0].numel()
+        return mixture_log_likelihood(components) / dims
+
+
+def denoising_error_log_likelihood(errors: Iterable[Tensor], weights: Iterable[float]) -> Tensor:
+    """Li et al. (2023): log p(x|y) ~ -sum_s w_s E_eps ||eps - eps_theta(x_s, s, y)||^2, up to a
+    class-independent constant. ``errors``: per-timestep squared errors, each [B, K, ...];
+    ``weights``: w_s. Returns [B, K, ...]."""
+    return -sum(w * e for w, e in zip(weights, errors))
+
+
+@POSTERIORS.register_module()
+class DenoisingErrorPosterior(PosteriorEstimator):
+    """The diffusion classifier of Li et al. (2023), 'Your diffusion model is secretly a zero-shot
+    classifier': the noise-prediction error at the schedule's T' timesteps, with ``num_noise``
+    noise draws each, the same timesteps and noise for every class.
+
+    The squared error is averaged over the D dimensions (image level; dense: over the C channels at
+    each location), so the dense map averaged over locations equals the image level exactly.
+
+    Args:
+        weighting: 'uniform' (Li et al.: the mean over timesteps, w_s = 1 / T') or 'elbo' (the
+            variational-bound weights lambda_s of ``DiffusionSchedule.elbo_eps_weights``, whose sum
+            is the bound's class-dependent part, so log p(x|y) up to the bound's gap).
+        num_noise: noise draws per timestep.
+        other args: see :class:`PosteriorEstimator`. With 'learned_range' the variance channels
+            are ignored.
+    """
+
+    def __init__(self, schedule, weighting: str = 'uniform', num_noise: int = 1, **kwargs):
+        super().__init__(schedule, **kwargs)
+        if weighting not in ('uniform', 'elbo'):
+            raise ValueError(f"DenoisingErrorPosterior: weighting must be 'uniform' or 'elbo', "
+                             f'got {weighting!r}')
+        self.weighting = weighting
+        self.num_noise = num_noise
+
+    def timestep_weights(self) -> Tensor:
+        """[T'] w_s, indexed by respaced index."""
+        if self.weighting == 'elbo':
+            return self.schedule.elbo_eps_weights()
+        return torch.full((self.schedule.num_steps, ), 1.0 / self.schedule.num_steps,
+                          dtype=torch.float64)
+
+    def _squared_errors(self, denoiser, x0, class_ids, generator, dense):
+        """Yields, per respaced index s (descending), E_eps ||eps - eps_theta||^2 / dims."""
+        schedule = self.schedule
+        batch, num_classes = class_ids.shape
+        dims = x0.shape[1] if dense else x0[0].numel()
+        for index in range(schedule.num_steps - 1, -1, -1):
+            total = 0.0
+            for _ in range(self.num_noise):
+                noise = torch.randn(x0.shape, generator=generator, device=x0.device,
+                                    dtype=x0.dtype)
+                x_t = schedule.q_sample(x0, index, noise).unsqueeze(1)
+                output = denoise_classes(denoiser, x_t.expand(batch, num_classes, *x0.shape[1:]),
+                                         int(schedule.timesteps[index]), class_ids,
+                                         self.class_batch)
+                eps, _ = schedule.split_model_output(output.flatten(0, 1), x0.shape[1])
+                eps = eps.reshape(batch, num_classes, *x0.shape[1:])
+                total = total + _reduce((noise.unsqueeze(1) - eps).float()**2, dense)
+            yield total / (self.num_noise * dims)
+
+    def _log_likelihood(self, denoiser, x0, class_ids, generator, dense):
+        weights = self.timestep_weights().flip(0).tolist()
+        errors = self._squared_errors(denoiser, x0, class_ids, generator, dense)
+        return denoising_error_log_likelihood(errors, weights)

@@ -1,0 +1,215 @@
+"""The noise schedule of a (respaced) DDPM and the Gaussian reverse step of Eq. 1.
+
+Every quantity is computed once, in float64, and named as in DiT's ``gaussian_diffusion.py``; the
+reverse chain and the posterior estimators read these names and never re-derive them.
+
+The schedule is taken from a ``diffusers.DDPMScheduler`` (its ``alphas_cumprod``, its
+``variance_type``, ``clip_sample`` and ``prediction_type``) and respaced to ``num_inference_steps``
+steps with the scheduler's own ``set_timesteps`` (so ``timestep_spacing`` and ``steps_offset``
+choose the timesteps exactly as in a diffusers pipeline). Respacing follows DiT's
+``SpacedDiffusion`` and diffusers' ``DDPMScheduler.step`` alike: consecutive kept timesteps define
+the respaced betas ``beta_s = 1 - abar_s / abar_{s-1}``.
+
+Indexing: ``index`` s = 0 .. T'-1 is the position in the respaced schedule, 0 the least noisy
+(DiT's ``t``). The denoiser is called at the original timestep ``timesteps[s]``; the reverse step
+at index s gives p(x_{s-1} | x_s), where x_{-1} is the clean sample.
+
+Difference from diffusers, on purpose: at index 0 the true posterior variance is 0 (diffusers
+clamps it to 1e-20). A Gaussian component of Eq. 2 with variance 1e-20 has no usable density, so,
+as DiT does, the log-variance there is clipped to that of index 1
+(``posterior_log_variance_clipped``); this affects 'fixed_small' and the lower end of
+'learned_range' at index 0 only. 'fixed_large' at index 0 is beta_0, as in diffusers.
+"""
+import math
+from typing import Dict, Optional, Tuple, Union
+
+import torch
+from diffusers import DDPMScheduler
+from torch import Tensor
+
+from genrep.registry import DIFFUSION_SCHEDULERS
+
+VARIANCE_TYPES = ('fixed_small', 'fixed_large', 'learned_range')
+
+
+def _build_ddpm_scheduler(scheduler) -> DDPMScheduler:
+    """A ``DDPMScheduler`` from its config dict, itself, or any diffusers scheduler (its config)."""
+    if isinstance(scheduler, DDPMScheduler):
+        return DDPMScheduler.from_config(scheduler.config)
+    if isinstance(scheduler, dict):
+        return DDPMScheduler.from_config(dict(scheduler))
+    if hasattr(scheduler, 'config'):
+        return DDPMScheduler.from_config(scheduler.config)
+    raise TypeError(f'DiffusionSchedule: `scheduler` must be a DDPMScheduler config dict or a '
+                    f'diffusers scheduler, got {type(scheduler).__name__}')
+
+
+@DIFFUSION_SCHEDULERS.register_module()
+class DiffusionSchedule:
+    """Named quantities of a respaced Gaussian diffusion, and its reverse step (Eq. 1).
+
+    Args:
+        scheduler: ``diffusers.DDPMScheduler`` config (dict) or scheduler. Read from it:
+            ``num_train_timesteps`` and the betas, ``variance_type`` (one of 'fixed_small',
+            'fixed_large', 'learned_range'), ``clip_sample``/``clip_sample_range`` (clipping of the
+            predicted x_0), ``timestep_spacing``/``steps_offset`` (the respaced timesteps).
+            ``prediction_type`` must be 'epsilon' (the denoisers predict noise).
+        num_inference_steps: T', the number of respaced steps; ``None`` keeps all training steps.
+
+    Attributes (all float64 tensors of shape [T'], indexed by ``index``):
+        betas, alphas, alphas_cumprod, alphas_cumprod_prev, sqrt_alphas_cumprod,
+        sqrt_one_minus_alphas_cumprod, sqrt_recip_alphas_cumprod, sqrt_recipm1_alphas_cumprod,
+        posterior_variance, posterior_log_variance_clipped, posterior_mean_coef1 (of x_0),
+        posterior_mean_coef2 (of x_t), min_log_variance, max_log_variance (the ends of the
+        learned range).
+        timesteps: [T'] long, the original timestep of each index (ascending).
+    """
+
+    def __init__(self, scheduler: Union[dict, DDPMScheduler, None] = None,
+                 num_inference_steps: Optional[int] = None):
+        ddpm = _build_ddpm_scheduler(scheduler if scheduler is not None else {})
+        cfg = ddpm.config
+        if cfg.variance_type not in VARIANCE_TYPES:
+            raise ValueError(f'DiffusionSchedule: scheduler.variance_type={cfg.variance_type!r}; '
+                             f'expected one of {VARIANCE_TYPES}')
+        if cfg.prediction_type != 'epsilon':
+            raise ValueError(f'DiffusionSchedule: scheduler.prediction_type='
+                             f'{cfg.prediction_type!r}; the denoisers predict noise, expected '
+                             f"'epsilon'")
+        if cfg.thresholding:
+            raise ValueError('DiffusionSchedule: scheduler.thresholding=True is not supported; use '
+                             'clip_sample')
+        self.variance_type = cfg.variance_type
+        self.clip_sample = bool(cfg.clip_sample)
+        self.clip_sample_range = float(cfg.clip_sample_range)
+        self.num_train_timesteps = int(cfg.num_train_timesteps)
+
+        ddpm.set_timesteps(num_inference_steps or self.num_train_timesteps)
+        self.timesteps = ddpm.timesteps.flip(0).long().cpu()
+        self.num_steps = len(self.timesteps)
+
+        alphas_cumprod = ddpm.alphas_cumprod.double()[self.timesteps]
+        if not bool((alphas_cumprod > 0).all()):
+            raise ValueError('DiffusionSchedule: alphas_cumprod reaches 0 (zero terminal SNR); '
+                             'the eps parameterisation cannot predict x_0 there')
+        self._compute_named_quantities(alphas_cumprod)
+
+    def _compute_named_quantities(self, alphas_cumprod: Tensor) -> None:
+        """DiT's ``GaussianDiffusion.__init__`` on the respaced alphas_cumprod [T']."""
+        self.alphas_cumprod = alphas_cumprod
+        self.alphas_cumprod_prev = torch.cat([alphas_cumprod.new_ones(1), alphas_cumprod[:-1]])
+        self.alphas = alphas_cumprod / self.alphas_cumprod_prev
+        self.betas = 1.0 - self.alphas
+        self.sqrt_alphas_cumprod = alphas_cumprod.sqrt()
+        self.sqrt_one_minus_alphas_cumprod = (1.0 - alphas_cumprod).sqrt()
+        self.sqrt_recip_alphas_cumprod = (1.0 / alphas_cumprod).sqrt()
+        self.sqrt_recipm1_alphas_cumprod = (1.0 / alphas_cumprod - 1.0).sqrt()
+        # q(x_{s-1} | x_s, x_0) (DDPM Eq. 6-7)
+        self.posterior_variance = (self.betas * (1.0 - self.alphas_cumprod_prev) /
+                                   (1.0 - alphas_cumprod))
+        clipped = self.posterior_variance.clone()
+        clipped[0] = self.posterior_variance[1] if self.num_steps > 1 else self.betas[0]
+        self.posterior_log_variance_clipped = clipped.log()
+        self.posterior_mean_coef1 = (self.betas * self.alphas_cumprod_prev.sqrt() /
+                                     (1.0 - alphas_cumprod))
+        self.posterior_mean_coef2 = ((1.0 - self.alphas_cumprod_prev) * self.alphas.sqrt() /
+                                     (1.0 - alphas_cumprod))
+        # ends of the learned range (improved DDPM Eq. 15), also the two fixed choices
+        self.min_log_variance = self.posterior_log_variance_clipped
+        self.max_log_variance = self.betas.log()
+
+    # -- the forward process -------------------------------------------------------------------
+    def q_sample(self, x0: Tensor, index: int, noise: Tensor) -> Tensor:
+        """x_s = sqrt(abar_s) x_0 + sqrt(1 - abar_s) noise; same shapes as ``x0``."""
+        return (float(self.sqrt_alphas_cumprod[index]) * x0 +
+                float(self.sqrt_one_minus_alphas_cumprod[index]) * noise)
+
+    # -- pieces of the reverse step ------------------------------------------------------------
+    def predict_xstart_from_eps(self, x_t: Tensor, index: int, eps: Tensor) -> Tensor:
+        """x_0 = (x_s - sqrt(1 - abar_s) eps) / sqrt(abar_s), clipped when ``clip_sample``."""
+        x0 = (float(self.sqrt_recip_alphas_cumprod[index]) * x_t -
+              float(self.sqrt_recipm1_alphas_cumprod[index]) * eps)
+        if self.clip_sample:
+            x0 = x0.clamp(-self.clip_sample_range, self.clip_sample_range)
+        return x0
+
+    def q_posterior_mean(self, x0: Tensor, x_t: Tensor, index: int) -> Tensor:
+        """Mean of q(x_{s-1} | x_s, x_0) (DDPM Eq. 7); same shapes as ``x_t``."""
+        return (float(self.posterior_mean_coef1[index]) * x0 +
+                float(self.posterior_mean_coef2[index]) * x_t)
+
+    def learned_range_log_variance(self, var_values: Tensor, index: int) -> Tensor:
+        """log sigma^2 = frac max_log + (1 - frac) min_log, frac = (v + 1) / 2 (improved DDPM
+        Eq. 15; DiT's 'learned_range'), v: the denoiser's extra channels in [-1, 1]."""
+        frac = (var_values + 1.0) / 2.0
+        return (frac * float(self.max_log_variance[index]) +
+                (1.0 - frac) * float(self.min_log_variance[index]))
+
+    def fixed_log_variance(self, index: int) -> float:
+        """log sigma^2 of the fixed variance types: posterior variance (clipped at index 0) for
+        'fixed_small', beta for 'fixed_large'."""
+        if self.variance_type == 'fixed_large':
+            return float(self.max_log_variance[index])
+        return float(self.min_log_variance[index])
+
+    def split_model_output(self, output: Tensor, channels: int) -> Tuple[Tensor, Optional[Tensor]]:
+        """Denoiser output -> (eps, learned-range values or None); the values are the channels
+        after the first ``channels`` when ``variance_type`` is 'learned_range'."""
+        if self.variance_type == 'learned_range':
+            if output.shape[1] != 2 * channels:
+                raise ValueError(
+                    f"DiffusionSchedule: variance_type='learned_range' expects the denoiser to "
+                    f'output 2 x {channels} channels (eps, variance values), got {output.shape[1]}')
+            eps, var_values = output.split(channels, dim=1)
+            return eps, var_values
+        if output.shape[1] != channels:
+            raise ValueError(f'DiffusionSchedule: variance_type={self.variance_type!r} expects '
+                             f'{channels} eps channels from the denoiser, got {output.shape[1]}')
+        return output, None
+
+    # -- the reverse step (Eq. 1) --------------------------------------------------------------
+    def p_mean_variance(self, model_output: Tensor, x_t: Tensor, index: int) -> Dict[str, Tensor]:
+        """Mean and variance of p_theta(x_{s-1} | x_s) = N(mu, sigma^2) (Eq. 1).
+
+        Args:
+            model_output: denoiser output at (x_t, timesteps[index]), [N, C, ...] or [N, 2C, ...]
+                for 'learned_range'.
+            x_t: [N, C, ...] the state at ``index``.
+            index: respaced index s (0 = least noisy).
+
+        Returns:
+            dict of [N, C, ...] tensors: 'mean', 'variance', 'log_variance', 'pred_xstart', 'eps'.
+        """
+        eps, var_values = self.split_model_output(model_output, x_t.shape[1])
+        if var_values is None:
+            log_variance = x_t.new_full((), self.fixed_log_variance(index)).expand_as(x_t)
+        else:
+            log_variance = self.learned_range_log_variance(var_values, index)
+        pred_xstart = self.predict_xstart_from_eps(x_t, index, eps)
+        return dict(
+            mean=self.q_posterior_mean(pred_xstart, x_t, index),
+            variance=log_variance.exp(),
+            log_variance=log_variance,
+            pred_xstart=pred_xstart,
+            eps=eps)
+
+    # -- weights of the variational bound ------------------------------------------------------
+    def elbo_eps_weights(self) -> Tensor:
+        """[T'] weights lambda_s of ||eps - eps_theta||^2 in the variational bound of a
+        fixed-small-variance model: L_s = beta_s^2 / (2 sigma_s^2 alpha_s (1 - abar_s)) E||.||^2
+        (DDPM Eq. 12, the KL of two Gaussians with equal variance sigma_s^2; at s = 0 the Gaussian
+        decoder NLL with the clipped variance, the same form)."""
+        variance = self.posterior_log_variance_clipped.exp()
+        return self.betas**2 / (2.0 * variance * self.alphas * (1.0 - self.alphas_cumprod))
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(num_steps={self.num_steps}, num_train_timesteps='
+                f'{self.num_train_timesteps}, variance_type={self.variance_type!r}, '
+                f'clip_sample={self.clip_sample})')
+
+
+def gaussian_log_density(x: Tensor, mean: Tensor, log_variance: Tensor) -> Tensor:
+    """Elementwise log N(x; mean, exp(log_variance)) of a diagonal Gaussian (a component of Eq. 2);
+    broadcasting shapes."""
+    squared = (x - mean)**2 * torch.exp(-log_variance)
+    return -0.5 * (math.log(2.0 * math.pi) + log_variance + squared)

@@ -1,0 +1,117 @@
+"""The reverse chain: kept-step indices (burn-in m, thinning k), agreement with diffusers' DDPM
+sampling loop under the same generator, noise shared by classes, class batching."""
+import pytest
+import torch
+from diffusers import DDPMScheduler
+
+from genrep.diffusion.reverse_chain import (kept_step_indices, reverse_chain,
+                                            reverse_chain_states)
+from genrep.diffusion.schedule import DiffusionSchedule
+
+
+class LinearClassDenoiser(torch.nn.Module):
+    """eps = (x_t - sqrt(abar_t) mu_y) sqrt(1 - abar_t) / (abar_t s^2 + 1 - abar_t): the optimal
+    denoiser of Gaussian classes N(mu_y, s^2 I); with ``var_value``, learned-range channels."""
+
+    def __init__(self, means, std, alphas_cumprod, var_value=None):
+        super().__init__()
+        self.means, self.std, self.abar, self.var_value = means, std, alphas_cumprod, var_value
+
+    def forward(self, x_t, t, class_labels):
+        a = self.abar[t].to(x_t.dtype).view(-1, *([1] * (x_t.ndim - 1)))
+        eps = (1 - a).sqrt() * (x_t - a.sqrt() * self.means[class_labels]) / (
+            a * self.std**2 + 1 - a)
+        if self.var_value is None:
+            return eps
+        return torch.cat([eps, self.var_value(x_t, t)], dim=1)
+
+
+def make(num_classes=3, shape=(2, 3, 3), **scheduler):
+    cfg = dict(dict(num_train_timesteps=1000, clip_sample=False), **scheduler)
+    means = torch.randn(num_classes, *shape, generator=torch.Generator().manual_seed(1))
+    return cfg, LinearClassDenoiser(means, 0.5, DDPMScheduler(**cfg).alphas_cumprod)
+
+
+def test_kept_step_indices():
+    # the paper's settings (Table 16): ceil((T' - m) / k) = 75 components
+    for steps, m, k in [(200, 50, 2), (275, 50, 3), (350, 50, 4)]:
+        kept = kept_step_indices(steps, m, k)
+        assert len(kept) == 75 and kept[0] == steps - m - 1 - (steps - m - 1) % k
+        assert kept[-1] == 0
+    assert kept_step_indices(200, 50, 2)[:3] == [148, 146, 144]
+    assert kept_step_indices(10, 3, 2) == [6, 4, 2, 0]
+    assert kept_step_indices(10, 3, 3) == [6, 3, 0]
+    assert kept_step_indices(10, 4, 3) == [3, 0]
+    assert kept_step_indices(5, 0, 1) == [4, 3, 2, 1, 0]
+    assert kept_step_indices(5, 4, 7) == [0]
+    with pytest.raises(ValueError, match='burn_in'):
+        kept_step_indices(5, 5, 1)
+    with pytest.raises(ValueError, match='thinning'):
+        kept_step_indices(5, 0, 0)
+
+
+def test_chain_yields_exactly_the_kept_steps():
+    cfg, denoiser = make()
+    schedule = DiffusionSchedule(cfg, 12)
+    x0 = torch.randn(2, 2, 3, 3)
+    steps = list(reverse_chain(schedule, denoiser, x0, torch.tensor([[0, 1], [2, 0]]), 3, 2,
+                               torch.Generator().manual_seed(0)))
+    assert [s.index for s in steps] == [8, 6, 4, 2, 0]
+    assert [s.timestep for s in steps] == [schedule.timesteps[i].item() for i in [8, 6, 4, 2, 0]]
+    assert steps[0].mean.shape == (2, 2, 2, 3, 3) == steps[0].log_variance.shape
+
+
+@pytest.mark.parametrize('variance_type', ['fixed_small', 'fixed_large', 'learned_range'])
+def test_chain_is_diffusers_ddpm_loop(variance_type):
+    """With one class, all steps kept and the same generator, the chain's states are those of a
+    diffusers DDPMScheduler loop started from the forward-noised input (Algorithm 1, line 14)."""
+    cfg, denoiser = make(variance_type=variance_type, timestep_spacing='leading')
+    if variance_type == 'learned_range':
+        denoiser.var_value = lambda x_t, t: torch.tanh(x_t + t.view(-1, 1, 1, 1) / 500.0)
+    steps = 20
+    schedule = DiffusionSchedule(cfg, steps)
+    x0 = torch.randn(4, 2, 3, 3, generator=torch.Generator().manual_seed(2))
+    labels = torch.tensor([0, 1, 2, 1])
+    chain = reverse_chain_states(schedule, denoiser, x0, labels[:, None], 0, 1,
+                                 torch.Generator().manual_seed(7))
+
+    ddpm = DDPMScheduler(**cfg)
+    ddpm.set_timesteps(steps)
+    g = torch.Generator().manual_seed(7)
+    x_t = ddpm.add_noise(x0, torch.randn(x0.shape, generator=g), ddpm.timesteps[:1])
+    samples = []
+    for t in ddpm.timesteps:
+        x_t = ddpm.step(denoiser(x_t, t.expand(4), labels), t, x_t, generator=g).prev_sample
+        samples.append(x_t)
+    torch.testing.assert_close(chain.sample[:, :, 0], torch.stack(samples), rtol=1e-4, atol=1e-4)
+    # at the last step (timestep 0) the sample is the mean
+    torch.testing.assert_close(chain.mean[-1], chain.sample[-1])
+
+
+def test_classes_share_noise_and_class_batching_changes_nothing():
+    cfg, denoiser = make(num_classes=4)
+    schedule = DiffusionSchedule(cfg, 10)
+    x0 = torch.randn(2, 2, 3, 3)
+    ids = torch.tensor([[0, 1, 2, 3], [3, 2, 1, 0]])
+    full = reverse_chain_states(schedule, denoiser, x0, ids, 2, 2,
+                                torch.Generator().manual_seed(0))
+    batched = reverse_chain_states(schedule, denoiser, x0, ids, 2, 2,
+                                   torch.Generator().manual_seed(0), class_batch=3)
+    torch.testing.assert_close(full.mean, batched.mean)
+    # each (image, class) chain is the one-class chain of that class under the same noise
+    for column in range(4):
+        alone = reverse_chain_states(schedule, denoiser, x0, ids[:, column:column + 1], 2, 2,
+                                     torch.Generator().manual_seed(0))
+        torch.testing.assert_close(full.mean[:, :, column], alone.mean[:, :, 0])
+    # with equal class means the chains coincide: only the class makes them differ
+    denoiser.means = denoiser.means[:1].expand(4, -1, -1, -1)
+    same = reverse_chain_states(schedule, denoiser, x0, ids, 2, 2,
+                                torch.Generator().manual_seed(0))
+    torch.testing.assert_close(same.mean, same.mean[:, :, :1].expand_as(same.mean))
+
+
+def test_mismatched_batch_raises():
+    cfg, denoiser = make()
+    with pytest.raises(ValueError, match='class_ids has 3 rows'):
+        list(reverse_chain(DiffusionSchedule(cfg, 5), denoiser, torch.randn(2, 2, 3, 3),
+                           torch.zeros(3, 1, dtype=torch.long), 0, 1))

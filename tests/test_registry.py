@@ -6,7 +6,13 @@ import pytest
 import genrep.registry as registry
 
 EXPECTED = {
-    'MODELS': ['DiffusionBackbone', 'UNet2DDenoiser', 'UNet2DConditionDenoiser', 'DiTDenoiser'],
+    'MODELS': [
+        'DiffusionBackbone', 'UNet2DDenoiser', 'UNet2DConditionDenoiser', 'DiTDenoiser',
+        'GenerativeDistillationLoss', 'RepAlignLoss', 'SemanticNoiseAdjuster'
+    ],
+    'POSTERIORS': ['ReverseChainPosterior', 'DenoisingErrorPosterior'],
+    'DIFFUSION_SCHEDULERS': ['DiffusionSchedule'],
+    'OPTIM_WRAPPERS': ['GradientAlignOptimWrapper', 'AmpGradientAlignOptimWrapper'],
     'DATASETS': ['FashionMNIST'],
 }
 

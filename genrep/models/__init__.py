@@ -1,3 +1,4 @@
 from .backbones import DiffusionBackbone
+from .losses import GenerativeDistillationLoss, RepAlignLoss
 
-__all__ = ['DiffusionBackbone']
+__all__ = ['DiffusionBackbone', 'GenerativeDistillationLoss', 'RepAlignLoss']

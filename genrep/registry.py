@@ -15,7 +15,9 @@ from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
 
 MODELS = Registry(
-    'model', parent=MMENGINE_MODELS, locations=['genrep.models', 'genrep.diffusion'])
+    'model',
+    parent=MMENGINE_MODELS,
+    locations=['genrep.models', 'genrep.diffusion', 'genrep.evaluation'])
 OPTIM_WRAPPERS = Registry(
     'optim wrapper', parent=MMENGINE_OPTIM_WRAPPERS, locations=['genrep.engine'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['genrep.engine'])

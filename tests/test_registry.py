@@ -8,8 +8,10 @@ import genrep.registry as registry
 EXPECTED = {
     'MODELS': [
         'DiffusionBackbone', 'UNet2DDenoiser', 'UNet2DConditionDenoiser', 'DiTDenoiser',
-        'GenerativeDistillationLoss', 'RepAlignLoss', 'SemanticNoiseAdjuster'
+        'GenerativeDistillationLoss', 'RepAlignLoss', 'SemanticNoiseAdjuster',
+        'FashionMNISTFeatureNet'
     ],
+    'METRICS': ['ExpectedCalibrationError', 'GenerationMetric'],
     'POSTERIORS': ['ReverseChainPosterior', 'DenoisingErrorPosterior'],
     'DIFFUSION_SCHEDULERS': ['DiffusionSchedule'],
     'OPTIM_WRAPPERS': ['GradientAlignOptimWrapper', 'AmpGradientAlignOptimWrapper'],

@@ -48,5 +48,11 @@ if ! have mmcv==2.1.0 || ! "$PY" -c 'import mmcv.ops' 2>/dev/null; then
 fi
 step "runtime, OpenMMLab and test requirements"
 pip_install -r requirements/runtime.txt -r requirements/mminstall.txt -r requirements/tests.txt
-have genrep || { step "genrep (editable)"; pip_install --no-build-isolation --no-deps -e .; }
+# genrep itself, editable, from THIS checkout (a clone elsewhere must not shadow it).
+here=$(pwd -P)
+installed=$(cd /tmp && "$PY" -c 'import genrep, os; print(os.path.dirname(os.path.dirname(os.path.realpath(genrep.__file__))))' 2>/dev/null || true)
+if [ "$installed" != "$here" ]; then
+  step "genrep (editable, from $here)"
+  pip_install --no-build-isolation --no-deps -e .
+fi
 step "done"

@@ -9,8 +9,9 @@ EXPECTED = {
     'MODELS': [
         'DiffusionBackbone', 'UNet2DDenoiser', 'UNet2DConditionDenoiser', 'DiTDenoiser',
         'GenerativeDistillationLoss', 'RepAlignLoss', 'SemanticNoiseAdjuster',
-        'FashionMNISTFeatureNet'
+        'FashionMNISTFeatureNet', 'GenRep'
     ],
+    'HOOKS': ['SemanticEMAHook'],
     'METRICS': ['ExpectedCalibrationError', 'GenerationMetric'],
     'POSTERIORS': ['ReverseChainPosterior', 'DenoisingErrorPosterior'],
     'DIFFUSION_SCHEDULERS': ['DiffusionSchedule'],
@@ -52,7 +53,9 @@ def test_every_public_module_class_is_registered():
     """Each public nn.Module / dataset class exported by a genrep subpackage is in a registry."""
     import torch.nn as nn
     from mmengine.dataset import BaseDataset
+    from mmengine.hooks import Hook
     for package, reg, base in (('genrep.models', registry.MODELS, nn.Module),
+                               ('genrep.engine', registry.HOOKS, Hook),
                                ('genrep.diffusion', registry.MODELS, nn.Module),
                                ('genrep.datasets', registry.DATASETS, BaseDataset)):
         module = importlib.import_module(package)

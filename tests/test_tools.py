@@ -111,3 +111,26 @@ def test_missing_checkpoint_is_one_clear_line(repo_root, tmp_path):
     assert proc.returncode != 0
     line = last_line(proc)
     assert 'FileNotFoundError' in line and 'none.pth' in line, line
+
+
+def test_genrep_stage1_then_stage2(repo_root, tmp_path):
+    """Stage 1 (perception + distillation) trains 2 iterations; stage 2 loads it and trains jointly
+    with gradient alignment, logging the gradient cosine, and fills its semantic EMA denoiser."""
+    data = write_fashion_mnist(tmp_path / 'data', num_train=8, num_test=8)
+    stage1 = run_tool(repo_root, 'train.py', 'tests/data/configs/fmnist_genrep_tiny_stage1.py',
+                      '--work-dir', str(tmp_path / 's1'), '--cfg-options', *data_options(data))
+    assert stage1.returncode == 0, stage1.stderr[-3000:]
+    assert 'loss_gen_distil' in stage1.stdout + stage1.stderr
+    stage2 = run_tool(repo_root, 'train.py', 'tests/data/configs/fmnist_genrep_tiny_stage2.py',
+                      '--work-dir', str(tmp_path / 's2'), '--cfg-options', *data_options(data),
+                      f'load_from={tmp_path / "s1" / "epoch_1.pth"}')
+    assert stage2.returncode == 0, stage2.stderr[-3000:]
+    log = stage2.stdout + stage2.stderr
+    for key in ('grad_cos_sim', 'grad_alpha', 'loss_percept', 'loss_genera', 'loss_rep_align'):
+        assert key in log, key
+    ckpt = torch.load(tmp_path / 's2' / 'epoch_1.pth', map_location='cpu', weights_only=True)
+    state = ckpt['state_dict']
+    assert bool(state['semantic_initialized'])
+    first = torch.load(tmp_path / 's1' / 'epoch_1.pth', map_location='cpu', weights_only=True)
+    key = 'perception.backbone.denoiser.model.conv_in.weight'
+    assert not torch.equal(state[key], first['state_dict'][key])

@@ -2,6 +2,10 @@
 import argparse
 import os
 import os.path as osp
+import sys
+
+# The tools run the genrep of their own checkout, whatever else is installed.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import genrep  # noqa: F401  (applies genrep.compat before any OpenMMLab import)
 from mmengine.config import Config, DictAction

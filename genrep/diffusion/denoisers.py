@@ -15,6 +15,7 @@ Features are returned ordered by increasing stride (the OpenMMLab backbone conve
 strides and channels known statically (``feature_strides``, ``feature_channels``), so FPN necks can be
 configured without a dry run.
 """
+import functools
 import os
 import os.path as osp
 from dataclasses import dataclass
@@ -106,21 +107,22 @@ class DiffusersDenoiser(nn.Module):
         self.learn_sigma = inferred
         self.in_channels = in_ch
         self._captured: Dict[int, Tensor] = {}
-        self._hook_handles = []
-        for index, (module, pre) in enumerate(self._feature_modules()):
-            self._hook_handles.append(self._register_capture(module, index, pre))
+        modules = self._feature_modules()
+        for index, (module, pre) in enumerate(modules):
+            # Bound methods (through partial): a deepcopy of the wrapper (the EMA copy) re-binds
+            # its hooks to the copy, where a closure would still write into the original.
+            if pre:
+                module.register_forward_pre_hook(functools.partial(self._capture_input, index))
+            else:
+                module.register_forward_hook(functools.partial(self._capture_output, index))
+        self._num_features = len(modules)
 
     # -- hooks -------------------------------------------------------------------------------
-    def _register_capture(self, module: nn.Module, index: int, pre: bool):
-        """Store a module's input (``pre``) or output under ``index`` during ``forward_features``."""
-        if pre:
-            def hook(_module, args):
-                self._captured[index] = args[0]
-            return module.register_forward_pre_hook(hook)
+    def _capture_input(self, index: int, _module, args) -> None:
+        self._captured[index] = args[0]
 
-        def hook(_module, _args, output):
-            self._captured[index] = output[0] if isinstance(output, tuple) else output
-        return module.register_forward_hook(hook)
+    def _capture_output(self, index: int, _module, _args, output) -> None:
+        self._captured[index] = output[0] if isinstance(output, tuple) else output
 
     def _feature_modules(self) -> List[Tuple[nn.Module, bool]]:
         """(module, capture its input?) for each feature, in increasing-stride order."""
@@ -179,7 +181,7 @@ class DiffusersDenoiser(nn.Module):
         self._captured.clear()
         try:
             output = self(x_t, t, class_labels)
-            captured = [self._captured[i] for i in range(len(self._hook_handles))]
+            captured = [self._captured[i] for i in range(self._num_features)]
         finally:
             self._captured.clear()
         eps, var_values = self.split_output(output)

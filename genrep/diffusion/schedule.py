@@ -29,6 +29,9 @@ from torch import Tensor
 
 from genrep.registry import DIFFUSION_SCHEDULERS
 
+# A respaced index s: one int for the whole batch, or a [N] tensor with one index per sample.
+Index = Union[int, Tensor]
+
 VARIANCE_TYPES = ('fixed_small', 'fixed_large', 'learned_range')
 
 
@@ -69,6 +72,7 @@ class DiffusionSchedule:
                  num_inference_steps: Optional[int] = None):
         ddpm = _build_ddpm_scheduler(scheduler if scheduler is not None else {})
         cfg = ddpm.config
+        self.scheduler_config = dict(cfg)
         if cfg.variance_type not in VARIANCE_TYPES:
             raise ValueError(f'DiffusionSchedule: scheduler.variance_type={cfg.variance_type!r}; '
                              f'expected one of {VARIANCE_TYPES}')
@@ -93,6 +97,11 @@ class DiffusionSchedule:
             raise ValueError('DiffusionSchedule: alphas_cumprod reaches 0 (zero terminal SNR); '
                              'the eps parameterisation cannot predict x_0 there')
         self._compute_named_quantities(alphas_cumprod)
+
+    def respace(self, num_inference_steps: Optional[int]) -> 'DiffusionSchedule':
+        """The same diffusion with ``num_inference_steps`` respaced steps (a sampling chain)."""
+        return type(self)(scheduler=dict(self.scheduler_config),
+                          num_inference_steps=num_inference_steps)
 
     def _compute_named_quantities(self, alphas_cumprod: Tensor) -> None:
         """DiT's ``GaussianDiffusion.__init__`` on the respaced alphas_cumprod [T']."""
@@ -119,38 +128,54 @@ class DiffusionSchedule:
         self.max_log_variance = self.betas.log()
 
     # -- the forward process -------------------------------------------------------------------
-    def q_sample(self, x0: Tensor, index: int, noise: Tensor) -> Tensor:
+    @staticmethod
+    def _at(values: Tensor, index: Index, like: Tensor):
+        """``values[index]`` shaped to broadcast against ``like`` [N, C, ...]: a Python float for
+        an int index (one step for the whole batch), [N, 1, ...] for a [N] tensor of indices (one
+        step per sample, as when training)."""
+        if isinstance(index, Tensor) and index.dim() > 0:
+            picked = values.to(like.device)[index.long()].to(like.dtype)
+            return picked.view(-1, *([1] * (like.dim() - 1)))
+        return float(values[int(index)])
+
+    def q_sample(self, x0: Tensor, index: Index, noise: Tensor) -> Tensor:
         """x_s = sqrt(abar_s) x_0 + sqrt(1 - abar_s) noise; same shapes as ``x0``."""
-        return (float(self.sqrt_alphas_cumprod[index]) * x0 +
-                float(self.sqrt_one_minus_alphas_cumprod[index]) * noise)
+        return (self._at(self.sqrt_alphas_cumprod, index, x0) * x0 +
+                self._at(self.sqrt_one_minus_alphas_cumprod, index, x0) * noise)
 
     # -- pieces of the reverse step ------------------------------------------------------------
-    def predict_xstart_from_eps(self, x_t: Tensor, index: int, eps: Tensor) -> Tensor:
+    def predict_xstart_from_eps(self, x_t: Tensor, index: Index, eps: Tensor) -> Tensor:
         """x_0 = (x_s - sqrt(1 - abar_s) eps) / sqrt(abar_s), clipped when ``clip_sample``."""
-        x0 = (float(self.sqrt_recip_alphas_cumprod[index]) * x_t -
-              float(self.sqrt_recipm1_alphas_cumprod[index]) * eps)
+        x0 = (self._at(self.sqrt_recip_alphas_cumprod, index, x_t) * x_t -
+              self._at(self.sqrt_recipm1_alphas_cumprod, index, x_t) * eps)
         if self.clip_sample:
             x0 = x0.clamp(-self.clip_sample_range, self.clip_sample_range)
         return x0
 
-    def q_posterior_mean(self, x0: Tensor, x_t: Tensor, index: int) -> Tensor:
+    def q_posterior_mean(self, x0: Tensor, x_t: Tensor, index: Index) -> Tensor:
         """Mean of q(x_{s-1} | x_s, x_0) (DDPM Eq. 7); same shapes as ``x_t``."""
-        return (float(self.posterior_mean_coef1[index]) * x0 +
-                float(self.posterior_mean_coef2[index]) * x_t)
+        return (self._at(self.posterior_mean_coef1, index, x_t) * x0 +
+                self._at(self.posterior_mean_coef2, index, x_t) * x_t)
 
-    def learned_range_log_variance(self, var_values: Tensor, index: int) -> Tensor:
+    def q_posterior_log_variance(self, index: Index, like: Tensor) -> Tensor:
+        """log variance of q(x_{s-1} | x_s, x_0) (DDPM Eq. 7, clipped at index 0), broadcast to
+        ``like``."""
+        return (like.new_zeros(()) +
+                self._at(self.posterior_log_variance_clipped, index, like)).expand_as(like)
+
+    def learned_range_log_variance(self, var_values: Tensor, index: Index) -> Tensor:
         """log sigma^2 = frac max_log + (1 - frac) min_log, frac = (v + 1) / 2 (improved DDPM
         Eq. 15; DiT's 'learned_range'), v: the denoiser's extra channels in [-1, 1]."""
         frac = (var_values + 1.0) / 2.0
-        return (frac * float(self.max_log_variance[index]) +
-                (1.0 - frac) * float(self.min_log_variance[index]))
+        return (frac * self._at(self.max_log_variance, index, var_values) +
+                (1.0 - frac) * self._at(self.min_log_variance, index, var_values))
 
-    def fixed_log_variance(self, index: int) -> float:
-        """log sigma^2 of the fixed variance types: posterior variance (clipped at index 0) for
-        'fixed_small', beta for 'fixed_large'."""
-        if self.variance_type == 'fixed_large':
-            return float(self.max_log_variance[index])
-        return float(self.min_log_variance[index])
+    def fixed_log_variance(self, index: Index, like: Tensor) -> Tensor:
+        """log sigma^2 of the fixed variance types, broadcast to ``like``: posterior variance
+        (clipped at index 0) for 'fixed_small', beta for 'fixed_large'."""
+        values = (self.max_log_variance
+                  if self.variance_type == 'fixed_large' else self.min_log_variance)
+        return (like.new_zeros(()) + self._at(values, index, like)).expand_as(like)
 
     def split_model_output(self, output: Tensor, channels: int) -> Tuple[Tensor, Optional[Tensor]]:
         """Denoiser output -> (eps, learned-range values or None); the values are the channels
@@ -175,14 +200,14 @@ class DiffusionSchedule:
             model_output: denoiser output at (x_t, timesteps[index]), [N, C, ...] or [N, 2C, ...]
                 for 'learned_range'.
             x_t: [N, C, ...] the state at ``index``.
-            index: respaced index s (0 = least noisy).
+            index: respaced index s (0 = least noisy), an int or [N] (one per sample).
 
         Returns:
             dict of [N, C, ...] tensors: 'mean', 'variance', 'log_variance', 'pred_xstart', 'eps'.
         """
         eps, var_values = self.split_model_output(model_output, x_t.shape[1])
         if var_values is None:
-            log_variance = x_t.new_full((), self.fixed_log_variance(index)).expand_as(x_t)
+            log_variance = self.fixed_log_variance(index, x_t)
         else:
             log_variance = self.learned_range_log_variance(var_values, index)
         pred_xstart = self.predict_xstart_from_eps(x_t, index, eps)

@@ -1,4 +1,5 @@
 from .backbones import DiffusionBackbone
+from .genrep import GenRep
 from .losses import GenerativeDistillationLoss, RepAlignLoss
 
-__all__ = ['DiffusionBackbone', 'GenerativeDistillationLoss', 'RepAlignLoss']
+__all__ = ['DiffusionBackbone', 'GenRep', 'GenerativeDistillationLoss', 'RepAlignLoss']

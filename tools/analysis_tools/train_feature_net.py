@@ -11,6 +11,9 @@ import os.path as osp
 import sys
 import time
 
+# The tools run the genrep of their own checkout, whatever else is installed.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
 import genrep  # noqa: F401  (applies genrep.compat before any OpenMMLab import)
 import torch
 from torch import nn

@@ -1,0 +1,29 @@
+# GenRep stage 1 on Fashion-MNIST (Sec. 3.3): perception only, L_percept = CE + L_gen_distil (Eq. 5),
+# the teacher p(y|x) estimated by the reverse chain of the same denoiser (Eq. 2-3), which reads the
+# denoiser's learned variance (improved DDPM). CPU-sized chain: T' = 10, m = 2, k = 2
+# (paper: T = 200 for LDM, m = 50, k = 2); the teacher covers the head's top-2 classes plus the
+# true one for 16 images of each batch.
+_base_ = ['./fmnist_unet_cls.py']
+
+scheduler = dict(
+    num_train_timesteps=1000,
+    beta_schedule='linear',
+    variance_type='learned_range',
+    clip_sample=True)
+
+model = dict(
+    _delete_=True,
+    type='genrep.GenRep',
+    stage=1,
+    perception={{_base_.model}},
+    schedule=dict(type='DiffusionSchedule', scheduler=scheduler),
+    posterior=dict(
+        type='ReverseChainPosterior',
+        schedule=dict(type='DiffusionSchedule', scheduler=scheduler, num_inference_steps=10),
+        burn_in=2,
+        thinning=2,
+        temperature=0.05),
+    distill_loss=dict(type='GenerativeDistillationLoss', loss_weight=1.0),
+    num_candidates=2,
+    distill_images=16,
+)

@@ -1,0 +1,18 @@
+# GenRep stage 2 on Fashion-MNIST (Sec. 3.3): joint perception (Eq. 5) and semantic-driven generation
+# (Eq. 6-10), the two gradients aligned (Eq. 11-16, w_p = 0.7, w_g = 0.3, alpha = ((cos + 1) / 2)^2),
+# the semantic denoiser an EMA (m = 0.999) of the unified one. Starts from the stage-1 checkpoint.
+_base_ = ['./fmnist_genrep_stage1.py']
+
+model = dict(
+    stage=2,
+    semantic_noise=dict(hidden_channels=64),
+    rep_align=dict(hidden_channels=256),
+    vlb_weight=1.0,
+    label_dropout=0.1,
+)
+optim_wrapper = dict(
+    type='genrep.GradientAlignOptimWrapper',
+    task_weights=dict(percept=0.7, genera=0.3),
+    damping_power=2)
+custom_hooks = [dict(type='genrep.SemanticEMAHook', momentum=0.999)]
+load_from = 'work_dirs/fmnist_genrep_stage1/epoch_2.pth'

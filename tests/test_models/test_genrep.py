@@ -1,0 +1,212 @@
+"""GenRep: the perception model and the generation branch share one denoiser; stage 1 returns the
+perception loss (Eq. 5), stage 2 both losses (Eq. 5, 10) for the gradient alignment (Eq. 11-16)."""
+import copy
+
+import pytest
+import torch
+from mmengine.logging import MessageHub
+from mmengine.optim import OptimWrapper
+from mmpretrain.structures import DataSample
+from tiny_models import unet2d_cfg
+
+from genrep.diffusion import DiffusionSchedule
+from genrep.engine import GradientAlignOptimWrapper, SemanticEMAHook, semantic_ema_update
+from genrep.models import GenRep
+
+SCHEDULER = dict(num_train_timesteps=20, beta_schedule='linear', beta_start=1e-3, beta_end=0.2,
+                 variance_type='learned_range', clip_sample=False)
+
+
+def perception_cfg(learn_sigma=True):
+    return dict(
+        type='mmpretrain.ImageClassifier',
+        backbone=dict(type='genrep.DiffusionBackbone',
+                      denoiser=unet2d_cfg(in_channels=1, learn_sigma=learn_sigma)),
+        neck=dict(type='mmpretrain.GlobalAveragePooling'),
+        head=dict(type='mmpretrain.LinearClsHead', num_classes=10, in_channels=32,
+                  loss=dict(type='mmpretrain.CrossEntropyLoss')),
+        data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor', num_classes=10,
+                               mean=[127.5], std=[127.5], to_rgb=False))
+
+
+def build(stage, **kwargs):
+    torch.manual_seed(0)
+    cfg = dict(
+        perception=perception_cfg(),
+        stage=stage,
+        schedule=dict(type='DiffusionSchedule', scheduler=SCHEDULER),
+        posterior=dict(type='ReverseChainPosterior', burn_in=1, thinning=1, temperature=0.1,
+                       schedule=dict(type='DiffusionSchedule', scheduler=SCHEDULER,
+                                     num_inference_steps=4)),
+        num_candidates=2)
+    if stage == 2:
+        cfg.update(semantic_noise=dict(hidden_channels=8), rep_align=dict(hidden_channels=16))
+    cfg.update(kwargs)
+    return GenRep(**cfg)
+
+
+def batch(n=4):
+    inputs = torch.rand(n, 1, 16, 16) * 2 - 1
+    samples = [DataSample().set_gt_label(i % 10) for i in range(n)]
+    return inputs, samples
+
+
+def test_one_denoiser_is_shared():
+    model = build(2)
+    assert model.denoiser is model.perception.backbone.denoiser
+    names = [n for n, _ in model.named_parameters() if 'denoiser.model.conv_in' in n]
+    # The unified denoiser once (inside the backbone) and its EMA copy: no third copy.
+    assert sorted(names) == ['perception.backbone.denoiser.model.conv_in.bias',
+                             'perception.backbone.denoiser.model.conv_in.weight',
+                             'semantic_denoiser.model.conv_in.bias',
+                             'semantic_denoiser.model.conv_in.weight']
+    assert not any(p.requires_grad for p in model.semantic_denoiser.parameters())
+
+
+def test_stage1_returns_the_perception_loss():
+    model = build(1)
+    inputs, samples = batch()
+    losses = model.loss(inputs, samples)
+    assert set(losses) == {'percept.loss', 'percept.loss_gen_distil'}
+    parsed, log_vars = model.parse_losses(losses)
+    assert torch.is_tensor(parsed)
+    torch.testing.assert_close(parsed, losses['percept.loss'] + losses['percept.loss_gen_distil'])
+    assert 'loss_gen_distil' in log_vars
+    parsed.backward()
+    assert model.denoiser.model.conv_in.weight.grad.abs().sum() > 0
+
+
+def test_stage1_trains_with_plain_optim_wrapper():
+    model = build(1)
+    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    inputs, samples = batch()
+    before = model.perception.head.fc.weight.clone()
+    model.train_step(dict(inputs=list((inputs * 127.5 + 127.5).to(torch.uint8)),
+                          data_samples=samples), wrapper)
+    assert not torch.equal(before, model.perception.head.fc.weight)
+
+
+def test_stage2_losses_and_gradient_alignment_step():
+    model = build(2)
+    inputs, samples = batch()
+    losses = model.loss(inputs, samples)
+    assert set(losses) == {'percept.loss', 'percept.loss_gen_distil', 'genera.loss_diffusion',
+                           'genera.loss_vlb', 'genera.loss_rep_align'}
+    assert all(torch.isfinite(v) for v in losses.values())
+    parsed, _ = model.parse_losses(losses)
+    assert set(parsed) == {'percept', 'genera'}
+
+    message_hub = MessageHub.get_instance('test_genrep_stage2')
+    wrapper = GradientAlignOptimWrapper(
+        torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1))
+    wrapper.message_hub = message_hub
+    weight = model.semantic_noise.variance_mlp[0].weight.clone()
+    head = model.perception.head.fc.weight.clone()
+    model.train_step(dict(inputs=list((inputs * 127.5 + 127.5).to(torch.uint8)),
+                          data_samples=samples), wrapper)
+    assert not torch.equal(head, model.perception.head.fc.weight)
+    assert 'train/grad_cos_sim' in message_hub.log_scalars
+    # The zero-initialised last layer of the variance MLP moves first; the first layer gets its
+    # gradient only through it, so after one step the last layer has changed.
+    assert model.semantic_noise.variance_mlp[-1].weight.abs().sum() > 0
+    assert torch.equal(weight, model.semantic_noise.variance_mlp[0].weight)
+
+
+def test_semantic_ema_update_against_hand_formula():
+    torch.manual_seed(0)
+    sem, uni = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    expected = {k: 0.9 * v + 0.1 * uni.state_dict()[k] for k, v in sem.state_dict().items()}
+    semantic_ema_update(sem, uni, momentum=0.9)
+    for k, v in sem.state_dict().items():
+        torch.testing.assert_close(v, expected[k])
+
+
+def test_ema_hook_fills_a_new_semantic_denoiser_once():
+
+    class Runner:
+        pass
+
+    model = build(2)
+    runner = Runner()
+    runner.model = model
+    runner.iter = 0
+    with torch.no_grad():
+        model.denoiser.model.conv_in.weight.add_(1.0)
+    hook = SemanticEMAHook(momentum=0.5)
+    hook.before_train(runner)
+    torch.testing.assert_close(model.semantic_denoiser.model.conv_in.weight,
+                               model.denoiser.model.conv_in.weight)
+    assert bool(model.semantic_initialized)
+    # A resumed run (flag set) keeps its semantic weights.
+    with torch.no_grad():
+        model.denoiser.model.conv_in.weight.add_(1.0)
+    hook.before_train(runner)
+    assert not torch.allclose(model.semantic_denoiser.model.conv_in.weight,
+                              model.denoiser.model.conv_in.weight)
+    expected = 0.5 * model.semantic_denoiser.model.conv_in.weight + \
+        0.5 * model.denoiser.model.conv_in.weight
+    hook.after_train_iter(runner, 0)
+    torch.testing.assert_close(model.semantic_denoiser.model.conv_in.weight, expected)
+
+
+def test_copied_denoiser_captures_its_own_features():
+    model = build(1)
+    den = model.denoiser
+    twin = copy.deepcopy(den)
+    x = torch.randn(2, 1, 16, 16)
+    with torch.no_grad():
+        a = den.forward_features(x, 3, torch.tensor([1, 2]))
+        b = twin.forward_features(x, 3, torch.tensor([1, 2]))
+    for fa, fb in zip(a.features, b.features):
+        torch.testing.assert_close(fa, fb)
+    assert den._captured == {} and twin._captured == {}
+
+
+def test_sample_matches_an_independent_reverse_loop():
+    """With the adjuster at its zero initialisation, sampling is the plain ancestral DDPM chain of
+    the learned-range model, written out here step by step."""
+    model = build(2).eval()
+    schedule = DiffusionSchedule(scheduler=SCHEDULER, num_inference_steps=5)
+    labels = torch.tensor([0, 3])
+    samples = model.sample(labels, schedule, generator=torch.Generator().manual_seed(7))
+    assert samples.shape == (2, 1, 16, 16)
+
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn((2, 1, 16, 16), generator=gen)
+    den = model.denoiser
+    with torch.no_grad():
+        for index in reversed(range(schedule.num_steps)):
+            t = int(schedule.timesteps[index])
+            out = den(x, t, labels)
+            eps, v = out[:, :1], out[:, 1:]
+            abar = float(schedule.alphas_cumprod[index])
+            abar_prev = float(schedule.alphas_cumprod_prev[index])
+            beta = 1 - abar / abar_prev
+            x0 = (x - (1 - abar)**0.5 * eps) / abar**0.5
+            mean = (beta * abar_prev**0.5 * x0 + (1 - abar_prev) * (1 - beta)**0.5 * x) / (1 - abar)
+            if index == 0:
+                x = mean
+                break
+            post_var = beta * (1 - abar_prev) / (1 - abar)
+            frac = (v + 1) / 2
+            log_var = frac * torch.log(torch.tensor(beta)) + (1 - frac) * torch.log(
+                torch.tensor(post_var))
+            x = mean + torch.exp(0.5 * log_var) * torch.randn(x.shape, generator=gen)
+    torch.testing.assert_close(samples, x, rtol=1e-4, atol=1e-5)
+
+
+def test_trainable_patterns():
+    model = build(1, trainable=[r'attentions', r'^perception\.head\.'])
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all('attentions' in n or n.startswith('perception.head.')
+                             for n in trainable)
+    assert any('attentions' in n for n in trainable)
+    with pytest.raises(ValueError, match='match no parameter'):
+        build(1, trainable=['no_such_block'])
+
+
+def test_backbone_without_denoiser_is_refused():
+    cfg = perception_cfg()
+    cfg['backbone'] = dict(type='mmpretrain.ResNet', depth=18)
+    with pytest.raises(TypeError, match='DiffusionBackbone'):
+        GenRep(perception=cfg)

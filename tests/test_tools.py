@@ -134,3 +134,16 @@ def test_genrep_stage1_then_stage2(repo_root, tmp_path):
     first = torch.load(tmp_path / 's1' / 'epoch_1.pth', map_location='cpu', weights_only=True)
     key = 'perception.backbone.denoiser.model.conv_in.weight'
     assert not torch.equal(state[key], first['state_dict'][key])
+
+    # The same checkpoint draws class-conditional samples (tools/sample.py).
+    grid = tmp_path / 'samples' / 'grid.png'
+    sample = run_tool(repo_root, 'sample.py', 'tests/data/configs/fmnist_genrep_tiny_stage2.py',
+                      str(tmp_path / 's2' / 'epoch_1.pth'), '--out', str(grid), '--per-class',
+                      '2', '--steps', '3', '--classes', '1', '4', '7')
+    assert sample.returncode == 0, sample.stderr[-3000:]
+    from PIL import Image
+    assert Image.open(grid).size == (3 * 32, 2 * 32)
+    import numpy as np
+    drawn = np.load(tmp_path / 'samples' / 'grid.npz')
+    assert drawn['labels'].tolist() == [1, 1, 4, 4, 7, 7]
+    assert drawn['images'].shape == (6, 1, 32, 32) and np.isfinite(drawn['images']).all()

@@ -159,3 +159,32 @@ def test_gaussian_log_density_is_normal_log_prob():
     x, mean, log_var = torch.randn(3, 5), torch.randn(3, 5), torch.randn(3, 5)
     expected = torch.distributions.Normal(mean, (0.5 * log_var).exp()).log_prob(x)
     torch.testing.assert_close(gaussian_log_density(x, mean, log_var), expected)
+
+
+def test_per_sample_indices_equal_scalar_indices():
+    """Training draws one timestep per sample: a [N] index tensor gives, row by row, what the
+    scalar index of that row gives."""
+    schedule = DiffusionSchedule(scheduler=dict(num_train_timesteps=50, variance_type='learned_range'),
+                                 num_inference_steps=10)
+    torch.manual_seed(0)
+    x_t = torch.randn(3, 2, 4, 4)
+    output = torch.randn(3, 4, 4, 4).clamp(-1, 1)
+    index = torch.tensor([0, 4, 9])
+    batched = schedule.p_mean_variance(output, x_t, index)
+    for row, i in enumerate(index.tolist()):
+        single = schedule.p_mean_variance(output[row:row + 1], x_t[row:row + 1], i)
+        for name in ('mean', 'log_variance', 'pred_xstart'):
+            torch.testing.assert_close(batched[name][row:row + 1], single[name])
+        torch.testing.assert_close(
+            schedule.q_posterior_log_variance(index, x_t)[row],
+            torch.full_like(x_t[row], float(schedule.posterior_log_variance_clipped[i])))
+    noise = torch.randn_like(x_t)
+    noised = schedule.q_sample(x_t, index, noise)
+    torch.testing.assert_close(noised[1:2], schedule.q_sample(x_t[1:2], 4, noise[1:2]))
+
+
+def test_respace_keeps_the_diffusion():
+    full = DiffusionSchedule(scheduler=dict(num_train_timesteps=100, beta_schedule='linear'))
+    short = full.respace(10)
+    assert short.num_steps == 10 and full.num_steps == 100
+    torch.testing.assert_close(short.alphas_cumprod, full.alphas_cumprod[short.timesteps])

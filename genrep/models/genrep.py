@@ -23,7 +23,6 @@ import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 from torch import Tensor
@@ -251,7 +250,7 @@ class GenRep(BaseModel):
         for name, value in losses.items():
             task, _, short = name.partition('.')
             value = value.mean()
-            log_vars.append([short, value])
+            log_vars.append([f'{task}_{short}', value])
             if 'loss' in short:
                 totals[task].append(value)
         parsed = {task: sum(values) for task, values in totals.items() if values}

@@ -3,7 +3,6 @@
 checks the compiled mmcv ops (multi-scale deformable attention, NMS) of the installed stack."""
 import os.path as osp
 
-import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope

@@ -11,7 +11,7 @@ EXPECTED = {
         'GenerativeDistillationLoss', 'RepAlignLoss', 'SemanticNoiseAdjuster',
         'FashionMNISTFeatureNet', 'GenRep'
     ],
-    'HOOKS': ['SemanticEMAHook'],
+    'HOOKS': ['SemanticEMAHook', 'GenerationEvalHook'],
     'METRICS': ['ExpectedCalibrationError', 'GenerationMetric'],
     'POSTERIORS': ['ReverseChainPosterior', 'DenoisingErrorPosterior'],
     'DIFFUSION_SCHEDULERS': ['DiffusionSchedule'],

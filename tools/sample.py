@@ -16,9 +16,9 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
-from PIL import Image
 
 from genrep.registry import MODELS
+from genrep.utils import sample_grid
 
 
 def parse_args():
@@ -34,15 +34,6 @@ def parse_args():
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value pairs')
     return parser.parse_args()
-
-
-def sample_grid(images: torch.Tensor, rows: int) -> Image.Image:
-    """[N, C, H, W] in [-1, 1] -> one PIL image, ``rows`` rows (column j = class j)."""
-    images = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
-    n, c, h, w = images.shape
-    cols = n // rows
-    grid = images.reshape(cols, rows, c, h, w).transpose(1, 3, 0, 4, 2).reshape(rows * h, cols * w, c)
-    return Image.fromarray(grid[..., 0] if c == 1 else grid)
 
 
 def main():

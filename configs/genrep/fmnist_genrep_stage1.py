@@ -27,3 +27,12 @@ model = dict(
     num_candidates=2,
     distill_images=16,
 )
+
+# Top-1 and calibration (ECE, 15 bins, with a reliability diagram).
+test_evaluator = [
+    dict(type='Accuracy', topk=(1, )),
+    dict(
+        type='genrep.ExpectedCalibrationError',
+        n_bins=15,
+        out_file='work_dirs/fmnist_genrep_stage1/reliability_diagram.png'),
+]

@@ -14,5 +14,21 @@ optim_wrapper = dict(
     type='genrep.GradientAlignOptimWrapper',
     task_weights=dict(percept=0.7, genera=0.3),
     damping_power=2)
-custom_hooks = [dict(type='genrep.SemanticEMAHook', momentum=0.999)]
+# Testing also samples 100 images per class (50 respaced steps) and reports FID, IS and CAS with the
+# feature net of tools/analysis_tools/train_feature_net.py, writing a sample grid to the work dir.
+custom_hooks = [
+    dict(type='genrep.SemanticEMAHook', momentum=0.999),
+    dict(
+        type='genrep.GenerationEvalHook',
+        metric=dict(type='GenerationMetric'),
+        samples_per_class=100,
+        num_steps=50),
+]
+test_evaluator = [
+    dict(type='Accuracy', topk=(1, )),
+    dict(
+        type='genrep.ExpectedCalibrationError',
+        n_bins=15,
+        out_file='work_dirs/fmnist_genrep_stage2/reliability_diagram.png'),
+]
 load_from = 'work_dirs/fmnist_genrep_stage1/epoch_2.pth'

@@ -1,6 +1,6 @@
 """Training machinery: optim wrappers and hooks registered in genrep's registries;
 ``genrep.registry`` imports this package lazily."""
-from .hooks import SemanticEMAHook, semantic_ema_update
+from .hooks import GenerationEvalHook, SemanticEMAHook, semantic_ema_update
 from .optim_wrappers import (AmpGradientAlignOptimWrapper, GradientAlignment,
                              GradientAlignOptimWrapper, aligned_gradient, gradient_cosine,
                              parallel_orthogonal_split, retention_factor,
@@ -9,5 +9,6 @@ from .optim_wrappers import (AmpGradientAlignOptimWrapper, GradientAlignment,
 __all__ = [
     'GradientAlignOptimWrapper', 'AmpGradientAlignOptimWrapper', 'GradientAlignment',
     'parallel_orthogonal_split', 'gradient_cosine', 'retention_factor', 'aligned_gradient',
-    'symmetric_aligned_gradient', 'SemanticEMAHook', 'semantic_ema_update'
+    'symmetric_aligned_gradient', 'SemanticEMAHook', 'semantic_ema_update',
+    'GenerationEvalHook'
 ]

@@ -1,12 +1,14 @@
-"""Hooks of GenRep's training: the semantic EMA denoiser (Sec. 3.3)."""
-from typing import Optional
+"""Hooks of GenRep: the semantic EMA denoiser (Sec. 3.3) and the evaluation of its generation."""
+import os.path as osp
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from genrep.registry import HOOKS
+from genrep.registry import HOOKS, METRICS
+from genrep.utils import sample_grid
 
 
 @torch.no_grad()
@@ -61,3 +63,84 @@ class SemanticEMAHook(Hook):
         if self.every_n_train_iters(runner, self.interval):
             model = self._genrep(runner)
             semantic_ema_update(model.semantic_denoiser, model.denoiser, self.momentum)
+
+
+@HOOKS.register_module()
+class GenerationEvalHook(Hook):
+    """Evaluates GenRep's class-conditional generation when the test (or validation) epoch ends.
+
+    It draws ``samples_per_class`` images of every class with the model's reverse chain
+    (``GenRep.sample``, ``num_steps`` respaced steps, x_sem := x_t), scores them with a generation
+    metric (FID, IS, CAS: ``genrep.GenerationMetric``) and adds the scores to the epoch's metrics
+    before the logger writes them (this hook's priority is above the LoggerHook's). A grid of the
+    first ``grid_rows`` samples of each class is written to ``<work_dir>/<grid_file>``.
+
+    Args:
+        metric: config of the generation metric.
+        samples_per_class: samples drawn per class.
+        num_steps: respaced reverse steps.
+        batch_size: samples per reverse chain.
+        seed: seed of the sampling noise (the same samples for the same weights).
+        grid_file: PNG file name in the work dir; ``None``: no grid.
+        grid_rows: samples per class in the grid.
+        on_val: also evaluate after each validation epoch.
+    """
+    priority = 'NORMAL'
+
+    def __init__(self,
+                 metric: dict,
+                 samples_per_class: int = 100,
+                 num_steps: int = 50,
+                 batch_size: int = 250,
+                 seed: int = 0,
+                 grid_file: Optional[str] = 'samples.png',
+                 grid_rows: int = 8,
+                 on_val: bool = False):
+        self.metric_cfg = metric
+        self.samples_per_class = samples_per_class
+        self.num_steps = num_steps
+        self.batch_size = batch_size
+        self.seed = seed
+        self.grid_file = grid_file
+        self.grid_rows = min(grid_rows, samples_per_class)
+        self.on_val = on_val
+
+    def after_test_epoch(self, runner, metrics: Optional[dict] = None) -> None:
+        self._evaluate(runner, metrics)
+
+    def after_val_epoch(self, runner, metrics: Optional[dict] = None) -> None:
+        if self.on_val:
+            self._evaluate(runner, metrics)
+
+    @torch.no_grad()
+    def generate(self, model) -> Tuple[torch.Tensor, torch.Tensor]:
+        """[N, C, H, W] samples and their [N] classes, class-major."""
+        labels = torch.arange(model.denoiser.num_classes).repeat_interleave(self.samples_per_class)
+        schedule = model.schedule.respace(self.num_steps)
+        device = next(model.parameters()).device
+        generator = torch.Generator(device=device).manual_seed(self.seed)
+        images = [model.sample(chunk.to(device), schedule, generator=generator).cpu()
+                  for chunk in labels.split(self.batch_size)]
+        return torch.cat(images), labels
+
+    def _evaluate(self, runner, metrics: Optional[dict]) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if not hasattr(model, 'sample'):
+            raise TypeError(f'GenerationEvalHook needs a genrep.GenRep model, got '
+                            f'{type(model).__name__}')
+        was_training = model.training
+        model.eval()
+        images, labels = self.generate(model)
+        model.train(was_training)
+        metric = METRICS.build({'_scope_': 'genrep', **self.metric_cfg})
+        metric.process(None, [dict(fake_img=img, gt_label=int(label))
+                              for img, label in zip(images, labels)])
+        scores = metric.evaluate(len(images))
+        runner.logger.info('generation: ' + ', '.join(f'{k}: {v:.4f}' for k, v in scores.items()))
+        if metrics is not None:
+            metrics.update(scores)
+        if self.grid_file is not None:
+            keep = torch.arange(len(labels)) % self.samples_per_class < self.grid_rows
+            path = osp.join(runner.work_dir, self.grid_file)
+            sample_grid(images[keep], rows=self.grid_rows).save(path)
+            runner.logger.info(f'sample grid written to {path}')

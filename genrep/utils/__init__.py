@@ -1,0 +1,3 @@
+from .visualization import sample_grid
+
+__all__ = ['sample_grid']

@@ -210,3 +210,41 @@ def test_backbone_without_denoiser_is_refused():
     cfg['backbone'] = dict(type='mmpretrain.ResNet', depth=18)
     with pytest.raises(TypeError, match='DiffusionBackbone'):
         GenRep(perception=cfg)
+
+
+def test_generation_eval_hook_adds_scores_and_writes_a_grid(tmp_path):
+    """The hook samples every class, scores the samples with GenerationMetric (a random feature
+    net and fixture real images here) and adds the scores to the epoch's metrics."""
+    from data_fixtures import write_fashion_mnist
+    from genrep.engine import GenerationEvalHook
+    from genrep.evaluation.metrics import FashionMNISTFeatureNet, save_feature_net
+
+    class Logger:
+        def info(self, message):
+            self.last = message
+
+    class Runner:
+        pass
+
+    torch.manual_seed(0)
+    net_path = str(tmp_path / 'net.pth')
+    save_feature_net(FashionMNISTFeatureNet(), net_path, 0.0)
+    data = write_fashion_mnist(tmp_path / 'data', num_train=40, num_test=8)
+    hook = GenerationEvalHook(
+        metric=dict(type='GenerationMetric', feature_net=net_path, is_splits=2,
+                    real_dataset=dict(type='genrep.FashionMNIST', data_root=str(data))),
+        samples_per_class=3, num_steps=2, batch_size=16, grid_rows=2)
+    runner = Runner()
+    perception = perception_cfg()
+    perception['backbone']['denoiser']['config']['sample_size'] = 32  # the feature net's size
+    runner.model = build(2, perception=perception)
+    runner.work_dir = str(tmp_path)
+    runner.logger = Logger()
+    metrics = {'accuracy/top1': 50.0}
+    hook.after_test_epoch(runner, metrics)
+    assert {'generation/fid', 'generation/is', 'generation/cas'} <= set(metrics)
+    assert metrics['accuracy/top1'] == 50.0
+    assert 0.0 <= metrics['generation/cas'] <= 1.0
+    from PIL import Image
+    assert Image.open(tmp_path / 'samples.png').size == (10 * 32, 2 * 32)
+    assert runner.model.training  # restored

@@ -47,7 +47,9 @@ class GenRep(BaseModel):
     Args:
         perception: config of the perception model (its backbone a ``genrep.DiffusionBackbone``).
             Its data preprocessor (``data_preprocessor`` when given) serves GenRep.
-        stage: 1 = perception only (Eq. 5); 2 = joint perception and generation (Eq. 5 and 10),
+        stage: 0 = generative pretraining, the diffusion loss alone: the stand-in for the pretrained
+            LDM/DiT the paper starts from, where no such checkpoint exists (the embedded data);
+            1 = perception only (Eq. 5); 2 = joint perception and generation (Eq. 5 and 10),
             usually with ``load_from`` a stage-1 checkpoint.
         schedule: ``DiffusionSchedule`` config of the training diffusion (all T steps).
         posterior: ``POSTERIORS`` config of the teacher p(y|x) (Eq. 2-3); ``None``: no L_gen_distil.
@@ -83,8 +85,9 @@ class GenRep(BaseModel):
                  trainable: Optional[Sequence[str]] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
-        if stage not in (1, 2):
-            raise ValueError(f'GenRep: stage must be 1 (perception) or 2 (joint), got {stage!r}')
+        if stage not in (0, 1, 2):
+            raise ValueError(f'GenRep: stage must be 0 (generative pretraining), 1 (perception) or '
+                             f'2 (joint), got {stage!r}')
         if data_preprocessor is not None:
             # The task model knows its preprocessor's default type (ClsDataPreprocessor, ...).
             perception = dict(perception, data_preprocessor=data_preprocessor)
@@ -109,6 +112,9 @@ class GenRep(BaseModel):
         self.semantic_noise = None
         self.rep_align = None
         self.semantic_denoiser = None
+        if stage != 2 and (semantic_noise is not None or rep_align is not None):
+            raise ValueError(f'GenRep: semantic_noise and rep_align belong to stage 2 (they need '
+                             f'the semantic denoiser of stage 1), got them with stage={stage}')
         if stage == 2:
             denoiser = self.denoiser
             if semantic_noise is not None:
@@ -216,7 +222,8 @@ class GenRep(BaseModel):
 
         out = self.denoiser.forward_features(x_t, timesteps, labels)
         losses = {'genera.loss_diffusion': F.mse_loss(out.eps, noise)}
-        x_sem, target = self.semantic_representation(x0, x_t, timesteps, labels)
+        x_sem, target = (self.semantic_representation(x0, x_t, timesteps, labels)
+                         if self.semantic_denoiser is not None else (None, None))
 
         if self.vlb_weight > 0 and (out.var_values is not None or self.semantic_noise is not None):
             output = out.eps.detach() if out.var_values is None else torch.cat(
@@ -237,14 +244,16 @@ class GenRep(BaseModel):
 
     # -- mmengine interface ------------------------------------------------------------------
     def loss(self, inputs: Tensor, data_samples) -> Dict[str, Tensor]:
-        losses = self.perception_losses(inputs, data_samples)
-        if self.stage == 2:
+        losses = {}
+        if self.stage >= 1:
+            losses.update(self.perception_losses(inputs, data_samples))
+        if self.stage != 1:
             losses.update(self.generation_losses(inputs, data_samples))
         return losses
 
     def parse_losses(self, losses: Dict[str, Tensor]):
-        """Stage 1: the perception loss (a tensor). Stage 2: ``dict(percept=L_percept,
-        genera=L_genera)`` for the gradient alignment (Eq. 11-16)."""
+        """Stage 0 / 1: the generation / perception loss (a tensor). Stage 2:
+        ``dict(percept=L_percept, genera=L_genera)`` for the gradient alignment (Eq. 11-16)."""
         log_vars = []
         totals = {task: [] for task in TASKS}
         for name, value in losses.items():
@@ -258,8 +267,8 @@ class GenRep(BaseModel):
             log_vars.append([f'loss_{task}', value])
         log_vars.append(['loss', sum(parsed.values())])
         log_vars = {name: value.detach() for name, value in log_vars}
-        if self.stage == 1:
-            return parsed['percept'], log_vars
+        if self.stage < 2:
+            return parsed['genera' if self.stage == 0 else 'percept'], log_vars
         return parsed, log_vars
 
     def forward(self, inputs: Tensor, data_samples=None, mode: str = 'tensor'):

@@ -248,3 +248,17 @@ def test_generation_eval_hook_adds_scores_and_writes_a_grid(tmp_path):
     from PIL import Image
     assert Image.open(tmp_path / 'samples.png').size == (10 * 32, 2 * 32)
     assert runner.model.training  # restored
+
+
+def test_stage0_trains_the_denoiser_alone():
+    model = build(0)
+    inputs, samples = batch()
+    losses = model.loss(inputs, samples)
+    assert set(losses) == {'genera.loss_diffusion', 'genera.loss_vlb'}
+    parsed, _ = model.parse_losses(losses)
+    assert torch.is_tensor(parsed)
+    parsed.backward()
+    assert model.denoiser.model.conv_in.weight.grad.abs().sum() > 0
+    assert model.perception.head.fc.weight.grad is None
+    with pytest.raises(ValueError, match='stage 2'):
+        build(1, semantic_noise=dict())

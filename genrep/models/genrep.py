@@ -20,7 +20,7 @@ alone, so a plain ``OptimWrapper`` works.
 import copy
 import math
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -189,18 +189,18 @@ class GenRep(BaseModel):
         return losses
 
     # -- generation (Eq. 6-10) ---------------------------------------------------------------
-    def semantic_representation(self, x0: Tensor, x_t: Tensor, timesteps: Tensor,
-                                class_labels: Tensor) -> Tuple[Tensor, Tensor]:
-        """x_sem from the EMA semantic denoiser: (its predicted x_0 at (x_t, t), which steers the
-        reverse step, Eq. 6-9; its deepest decoder feature of the clean input at t = 0, the
-        target of the representation alignment, Eq. 10)."""
-        with torch.no_grad():
-            sem = self.semantic_denoiser
-            out = sem.forward_features(x_t, timesteps, class_labels)
-            index = self.timestep_index(timesteps)
-            x_sem = self.schedule.predict_xstart_from_eps(x_t, index, out.eps)
-            target = sem.forward_features(x0, 0, None).features[-1]
-        return x_sem, target
+    @torch.no_grad()
+    def semantic_guidance(self, x_t: Tensor, timesteps: Tensor, class_labels: Tensor) -> Tensor:
+        """x_sem that steers the reverse step (Eq. 6-9): the EMA semantic denoiser's predicted
+        x_0 at (x_t, t, y), in x_t's space (so that x_sem := x_t at inference fits)."""
+        eps = self.semantic_denoiser.forward_features(x_t, timesteps, class_labels).eps
+        return self.schedule.predict_xstart_from_eps(x_t, self.timestep_index(timesteps), eps)
+
+    @torch.no_grad()
+    def semantic_target(self, x0: Tensor) -> Tensor:
+        """x_sem that the representation alignment targets (Eq. 10): the EMA semantic denoiser's
+        deepest decoder feature of the clean input at t = 0, the perception representation."""
+        return self.semantic_denoiser.forward_features(x0, 0, None).features[-1]
 
     def timestep_index(self, timesteps: Tensor) -> Tensor:
         """Original timesteps -> respaced indices of the training schedule."""
@@ -222,15 +222,13 @@ class GenRep(BaseModel):
 
         out = self.denoiser.forward_features(x_t, timesteps, labels)
         losses = {'genera.loss_diffusion': F.mse_loss(out.eps, noise)}
-        x_sem, target = (self.semantic_representation(x0, x_t, timesteps, labels)
-                         if self.semantic_denoiser is not None else (None, None))
-
         if self.vlb_weight > 0 and (out.var_values is not None or self.semantic_noise is not None):
             output = out.eps.detach() if out.var_values is None else torch.cat(
                 [out.eps.detach(), out.var_values], dim=1)
             step = self.schedule.p_mean_variance(output, x_t, index)
             mean, log_var = step['mean'], step['log_variance']
             if self.semantic_noise is not None:
+                x_sem = self.semantic_guidance(x_t, timesteps, labels)
                 mean, log_var = self.semantic_noise(mean, log_var, x_t, timesteps, x_sem)
             true_mean = self.schedule.q_posterior_mean(x0, x_t, index)
             true_log_var = self.schedule.q_posterior_log_variance(index, x0)
@@ -239,7 +237,8 @@ class GenRep(BaseModel):
             vlb = torch.where(index == 0, nll, kl) / math.log(2.0)
             losses['genera.loss_vlb'] = self.vlb_weight * vlb.mean()
         if self.rep_align is not None:
-            losses['genera.loss_rep_align'] = self.rep_align(out.features[-1], target)
+            losses['genera.loss_rep_align'] = self.rep_align(out.features[-1],
+                                                             self.semantic_target(x0))
         return losses
 
     # -- mmengine interface ------------------------------------------------------------------

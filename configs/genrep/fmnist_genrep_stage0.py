@@ -9,3 +9,4 @@ val_dataloader = None
 val_cfg = None
 val_evaluator = None
 default_hooks = dict(checkpoint=dict(save_best=None))
+load_from = None

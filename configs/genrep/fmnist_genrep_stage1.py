@@ -36,3 +36,4 @@ test_evaluator = [
         n_bins=15,
         out_file='work_dirs/fmnist_genrep_stage1/reliability_diagram.png'),
 ]
+load_from = 'work_dirs/fmnist_genrep_stage0/epoch_2.pth'

@@ -20,3 +20,4 @@ test_dataloader = val_dataloader
 train_cfg = dict(max_epochs=1, val_interval=1)
 param_scheduler = []
 default_hooks = dict(logger=dict(interval=1))
+load_from = None  # the tests train stage 1 from scratch

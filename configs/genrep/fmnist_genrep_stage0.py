@@ -4,7 +4,7 @@
 _base_ = ['./fmnist_genrep_stage1.py']
 
 model = dict(stage=0, vlb_weight=1.0, label_dropout=0.1)
-train_cfg = dict(by_epoch=True, max_epochs=2, val_interval=100)  # no perception to validate
+train_cfg = dict(by_epoch=True, max_epochs=1, val_interval=100)  # no perception to validate
 val_dataloader = None
 val_cfg = None
 val_evaluator = None

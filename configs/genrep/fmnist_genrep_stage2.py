@@ -12,6 +12,7 @@ model = dict(
 )
 optim_wrapper = dict(
     type='genrep.GradientAlignOptimWrapper',
+    optimizer=dict(type='AdamW', lr=5e-4, weight_decay=0.01),
     task_weights=dict(percept=0.7, genera=0.3),
     damping_power=2)
 # Testing also samples 100 images per class (50 respaced steps) and reports FID, IS and CAS with the
@@ -31,4 +32,6 @@ test_evaluator = [
         n_bins=15,
         out_file='work_dirs/fmnist_genrep_stage2/reliability_diagram.png'),
 ]
-load_from = 'work_dirs/fmnist_genrep_stage1/epoch_2.pth'
+# 150 joint iterations (19,200 images) at a lower learning rate, from the stage-1 checkpoint.
+train_dataloader = dict(dataset=dict(indices=19200))
+load_from = 'work_dirs/fmnist_genrep_stage1/epoch_1.pth'

@@ -190,22 +190,19 @@ class GenRep(BaseModel):
 
     # -- generation (Eq. 6-10) ---------------------------------------------------------------
     @torch.no_grad()
-    def semantic_guidance(self, x_t: Tensor, timesteps: Tensor, class_labels: Tensor) -> Tensor:
+    def semantic_guidance(self, x_t: Tensor, index: Tensor, timesteps: Tensor,
+                          class_labels: Tensor) -> Tensor:
         """x_sem that steers the reverse step (Eq. 6-9): the EMA semantic denoiser's predicted
         x_0 at (x_t, t, y), in x_t's space (so that x_sem := x_t at inference fits)."""
-        eps = self.semantic_denoiser.forward_features(x_t, timesteps, class_labels).eps
-        return self.schedule.predict_xstart_from_eps(x_t, self.timestep_index(timesteps), eps)
+        sem = self.semantic_denoiser
+        eps, _ = sem.split_output(sem(x_t, timesteps, class_labels))
+        return self.schedule.predict_xstart_from_eps(x_t, index, eps)
 
     @torch.no_grad()
     def semantic_target(self, x0: Tensor) -> Tensor:
         """x_sem that the representation alignment targets (Eq. 10): the EMA semantic denoiser's
         deepest decoder feature of the clean input at t = 0, the perception representation."""
         return self.semantic_denoiser.forward_features(x0, 0, None).features[-1]
-
-    def timestep_index(self, timesteps: Tensor) -> Tensor:
-        """Original timesteps -> respaced indices of the training schedule."""
-        table = self.schedule.timesteps.to(timesteps.device)
-        return torch.searchsorted(table, timesteps)
 
     def generation_losses(self, inputs: Tensor, data_samples) -> Dict[str, Tensor]:
         """L_genera (Eq. 10) on the same images: diffusion loss with the semantic adjustment of
@@ -228,7 +225,7 @@ class GenRep(BaseModel):
             step = self.schedule.p_mean_variance(output, x_t, index)
             mean, log_var = step['mean'], step['log_variance']
             if self.semantic_noise is not None:
-                x_sem = self.semantic_guidance(x_t, timesteps, labels)
+                x_sem = self.semantic_guidance(x_t, index, timesteps, labels)
                 mean, log_var = self.semantic_noise(mean, log_var, x_t, timesteps, x_sem)
             true_mean = self.schedule.q_posterior_mean(x0, x_t, index)
             true_log_var = self.schedule.q_posterior_log_variance(index, x0)

@@ -23,6 +23,15 @@ def semantic_ema_update(semantic: nn.Module, unified: nn.Module, momentum: float
             target.copy_(source)
 
 
+def genrep_model(runner, need: str):
+    """The runner's GenRep model, unwrapped from DDP; ``need``: the attribute the hook relies on."""
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    if getattr(model, need, None) is None:
+        raise TypeError(f'this hook needs a genrep.GenRep model with `{need}` (stage 2 for the '
+                        f'semantic denoiser), got {type(model).__name__} without it')
+    return model
+
+
 @HOOKS.register_module()
 class SemanticEMAHook(Hook):
     """Keeps GenRep's semantic denoiser an exponential moving average of the unified one.
@@ -44,16 +53,8 @@ class SemanticEMAHook(Hook):
         self.momentum = momentum
         self.interval = interval
 
-    @staticmethod
-    def _genrep(runner):
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        if getattr(model, 'semantic_denoiser', None) is None:
-            raise TypeError(f'SemanticEMAHook needs a stage-2 genrep.GenRep model, got '
-                            f'{type(model).__name__} without a semantic denoiser')
-        return model
-
     def before_train(self, runner) -> None:
-        model = self._genrep(runner)
+        model = genrep_model(runner, 'semantic_denoiser')
         if not bool(model.semantic_initialized):
             model.semantic_denoiser.load_state_dict(model.denoiser.state_dict())
             model.semantic_initialized.fill_(True)
@@ -61,7 +62,7 @@ class SemanticEMAHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs: Optional[dict] = None) -> None:
         if self.every_n_train_iters(runner, self.interval):
-            model = self._genrep(runner)
+            model = genrep_model(runner, 'semantic_denoiser')
             semantic_ema_update(model.semantic_denoiser, model.denoiser, self.momentum)
 
 
@@ -124,10 +125,7 @@ class GenerationEvalHook(Hook):
         return torch.cat(images), labels
 
     def _evaluate(self, runner, metrics: Optional[dict]) -> None:
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        if not hasattr(model, 'sample'):
-            raise TypeError(f'GenerationEvalHook needs a genrep.GenRep model, got '
-                            f'{type(model).__name__}')
+        model = genrep_model(runner, 'sample')
         was_training = model.training
         model.eval()
         images, labels = self.generate(model)

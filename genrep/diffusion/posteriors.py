@@ -36,7 +36,7 @@ from torch import Tensor
 
 from genrep.registry import DIFFUSION_SCHEDULERS, POSTERIORS
 
-from .reverse_chain import denoise_classes, reverse_chain
+from .reverse_chain import chain_length, denoise_classes, reverse_chain
 from .schedule import DiffusionSchedule, gaussian_log_density
 
 
@@ -194,15 +194,18 @@ class ReverseChainPosterior(PosteriorEstimator):
         other args: see :class:`PosteriorEstimator`.
     """
 
-    def __init__(self, schedule, burn_in: int = 50, thinning: int = 2, **kwargs):
+    def __init__(self, schedule, burn_in: int = 50, thinning: int = 2, strength: float = 1.0,
+                 **kwargs):
         super().__init__(schedule, **kwargs)
+        chain_length(self.schedule.num_steps, strength)  # validates
         self.burn_in = burn_in
         self.thinning = thinning
+        self.strength = strength
 
     def _log_likelihood(self, denoiser, x0, class_ids, generator, dense):
         target = x0.unsqueeze(1)
         steps = reverse_chain(self.schedule, denoiser, x0, class_ids, self.burn_in, self.thinning,
-                              generator, self.class_batch)
+                              generator, self.class_batch, self.strength)
         components = (_reduce(
             gaussian_log_density(target.float(), step.mean.float(), step.log_variance.float()),
             dense) for step in steps)

@@ -51,6 +51,14 @@ def kept_step_indices(num_steps: int, burn_in: int, thinning: int) -> List[int]:
     return [s for s in range(num_steps - burn_in - 1, -1, -1) if s % thinning == 0]
 
 
+def chain_length(num_steps: int, strength: float) -> int:
+    """Steps that run of a ``num_steps`` respaced chain started at ``strength`` (diffusers'
+    image-to-image rule: ``int(num_steps * strength)``, here at least 1)."""
+    if not 0.0 < strength <= 1.0:
+        raise ValueError(f'reverse chain: strength must be in (0, 1], got {strength}')
+    return max(1, min(num_steps, int(num_steps * strength)))
+
+
 @dataclass
 class ReverseStep:
     """One kept step of the chain for every (image, class).
@@ -102,7 +110,8 @@ def reverse_chain(schedule: DiffusionSchedule,
                   burn_in: int,
                   thinning: int,
                   generator: Optional[torch.Generator] = None,
-                  class_batch: Optional[int] = None) -> Iterator[ReverseStep]:
+                  class_batch: Optional[int] = None,
+                  strength: float = 1.0) -> Iterator[ReverseStep]:
     """Runs the reverse chain of every (image, class) and yields its kept steps (Algorithm 1,
     lines 14-21; kept steps as in :func:`kept_step_indices`).
 
@@ -115,11 +124,15 @@ def reverse_chain(schedule: DiffusionSchedule,
         burn_in, thinning: m and k.
         generator: draws x_{T'} and the step noise, shared by all classes of an image.
         class_batch: classes per denoiser call.
+        strength: the fraction of the respaced chain that runs, as diffusers' image-to-image
+            ``strength``: the chain starts at respaced index ``chain_length(T', strength) - 1``
+            and burn-in and thinning count over the steps that run. 1.0 is Algorithm 1.
 
     Yields:
         :class:`ReverseStep` for each kept step, in chain order.
     """
-    kept = set(kept_step_indices(schedule.num_steps, burn_in, thinning))
+    num_steps = chain_length(schedule.num_steps, strength)
+    kept = set(kept_step_indices(num_steps, burn_in, thinning))
     batch, num_classes = class_ids.shape
     if x0.shape[0] != batch:
         raise ValueError(
@@ -129,7 +142,7 @@ def reverse_chain(schedule: DiffusionSchedule,
         noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
         return noise.unsqueeze(1).expand(batch, num_classes, *x0.shape[1:])
 
-    first = schedule.num_steps - 1
+    first = num_steps - 1
     x_t = schedule.q_sample(x0.unsqueeze(1), first, shared_noise())
     for index in range(first, -1, -1):
         timestep = int(schedule.timesteps[index])
@@ -154,11 +167,12 @@ def reverse_chain_states(schedule: DiffusionSchedule,
                          burn_in: int,
                          thinning: int,
                          generator: Optional[torch.Generator] = None,
-                         class_batch: Optional[int] = None) -> ReverseStep:
+                         class_batch: Optional[int] = None,
+                         strength: float = 1.0) -> ReverseStep:
     """:func:`reverse_chain` with its kept steps stacked on a leading axis: ``index`` and
     ``timestep`` become [S] tensors, the others [S, B, K, C, ...] (S kept steps)."""
     steps = list(reverse_chain(schedule, denoiser, x0, class_ids, burn_in, thinning, generator,
-                               class_batch))
+                               class_batch, strength))
     return ReverseStep(
         index=torch.tensor([s.index for s in steps]),
         timestep=torch.tensor([s.timestep for s in steps]),

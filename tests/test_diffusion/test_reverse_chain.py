@@ -4,7 +4,7 @@ import pytest
 import torch
 from diffusers import DDPMScheduler
 
-from genrep.diffusion.reverse_chain import (kept_step_indices, reverse_chain,
+from genrep.diffusion.reverse_chain import (chain_length, kept_step_indices, reverse_chain,
                                             reverse_chain_states)
 from genrep.diffusion.schedule import DiffusionSchedule
 
@@ -115,3 +115,40 @@ def test_mismatched_batch_raises():
     with pytest.raises(ValueError, match='class_ids has 3 rows'):
         list(reverse_chain(DiffusionSchedule(cfg, 5), denoiser, torch.randn(2, 2, 3, 3),
                            torch.zeros(3, 1, dtype=torch.long), 0, 1))
+
+
+@pytest.mark.parametrize('strength', [0.3, 0.55, 1.0])
+def test_strength_starts_the_chain_as_diffusers_img2img(strength):
+    """A chain at ``strength`` runs the last int(T' * strength) respaced steps, from the input
+    forward-noised to the first of them (the timesteps diffusers' image-to-image pipelines run),
+    and burn-in and thinning count over the steps that run."""
+    cfg, denoiser = make(timestep_spacing='leading')
+    steps = 20
+    schedule = DiffusionSchedule(cfg, steps)
+    x0 = torch.randn(3, 2, 3, 3, generator=torch.Generator().manual_seed(4))
+    labels = torch.tensor([2, 0, 1])
+    chain = reverse_chain_states(schedule, denoiser, x0, labels[:, None], 0, 1,
+                                 torch.Generator().manual_seed(5), strength=strength)
+
+    ddpm = DDPMScheduler(**cfg)
+    ddpm.set_timesteps(steps)
+    run = ddpm.timesteps[steps - int(steps * strength):]  # diffusers' img2img get_timesteps
+    g = torch.Generator().manual_seed(5)
+    x_t = ddpm.add_noise(x0, torch.randn(x0.shape, generator=g), run[:1])
+    samples = []
+    for t in run:
+        x_t = ddpm.step(denoiser(x_t, t.expand(3), labels), t, x_t, generator=g).prev_sample
+        samples.append(x_t)
+    assert chain.timestep.tolist() == run.tolist()
+    torch.testing.assert_close(chain.sample[:, :, 0], torch.stack(samples), rtol=1e-4, atol=1e-4)
+
+    kept = reverse_chain_states(schedule, denoiser, x0, labels[:, None], 2, 2,
+                                torch.Generator().manual_seed(5), strength=strength)
+    assert kept.index.tolist() == kept_step_indices(int(steps * strength), 2, 2)
+
+
+def test_strength_bounds():
+    assert chain_length(20, 0.3) == 6 and chain_length(20, 0.01) == 1 and chain_length(6, 1.0) == 6
+    for bad in (0.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match='strength must be in'):
+            chain_length(20, bad)

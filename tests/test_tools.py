@@ -135,6 +135,28 @@ def test_genrep_stage1_then_stage2(repo_root, tmp_path):
     key = 'perception.backbone.denoiser.model.conv_in.weight'
     assert not torch.equal(state[key], first['state_dict'][key])
 
+    # Testing the checkpoint adds FID, IS and CAS of its samples to the epoch's metrics: the log
+    # line and the JSON file of the test (the file the ablation tool reads).
+    from genrep.evaluation.metrics import FashionMNISTFeatureNet, save_feature_net
+    net = tmp_path / 'net.pth'
+    save_feature_net(FashionMNISTFeatureNet(), str(net), 0.0)
+    tested = run_tool(repo_root, 'test.py', 'tests/data/configs/fmnist_genrep_tiny_stage2.py',
+                      str(tmp_path / 's2' / 'epoch_1.pth'), '--work-dir', str(tmp_path / 't2'),
+                      '--cfg-options', *data_options(data),
+                      f'custom_hooks.1.metric.feature_net={net}',
+                      f'custom_hooks.1.metric.real_dataset.data_root={data}',
+                      f'test_evaluator.1.out_file={tmp_path / "t2" / "reliability.png"}')
+    assert tested.returncode == 0, tested.stderr[-3000:]
+    epoch_line = [line for line in (tested.stdout + tested.stderr).splitlines()
+                  if 'Epoch(test)' in line][-1]
+    assert 'generation/fid' in epoch_line and 'calibration/ece' in epoch_line, epoch_line
+    import json
+    scores = json.loads(next((tmp_path / 't2').glob('*/*.json')).read_text())
+    assert {'accuracy/top1', 'calibration/ece', 'generation/fid', 'generation/cas'} <= set(scores)
+    assert 0.0 <= scores['generation/cas'] <= 1.0
+    assert (tmp_path / 't2' / 'samples.png').is_file()
+    assert (tmp_path / 't2' / 'reliability.png').is_file()
+
     # The same checkpoint draws class-conditional samples (tools/sample.py).
     grid = tmp_path / 'samples' / 'grid.png'
     sample = run_tool(repo_root, 'sample.py', 'tests/data/configs/fmnist_genrep_tiny_stage2.py',
@@ -147,3 +169,47 @@ def test_genrep_stage1_then_stage2(repo_root, tmp_path):
     drawn = np.load(tmp_path / 'samples' / 'grid.npz')
     assert drawn['labels'].tolist() == [1, 1, 4, 4, 7, 7]
     assert drawn['images'].shape == (6, 1, 32, 32) and np.isfinite(drawn['images']).all()
+
+
+def test_ablation_tool_switches_the_components(repo_root, tmp_path):
+    """tools/analysis_tools/ablation.py on the tiny configs, rows 1 (all off) and 5 (all on): the
+    table has both rows and both stage-1 settings, and each run trained what its row says."""
+    import json
+
+    from genrep.evaluation.metrics import FashionMNISTFeatureNet, save_feature_net
+    data = write_fashion_mnist(tmp_path / 'data', num_train=8, num_test=8)
+    start = run_tool(repo_root, 'train.py', 'tests/data/configs/fmnist_genrep_tiny_stage1.py',
+                     '--work-dir', str(tmp_path / 's0'), '--cfg-options', *data_options(data))
+    assert start.returncode == 0, start.stderr[-3000:]
+    net = tmp_path / 'net.pth'
+    save_feature_net(FashionMNISTFeatureNet(), str(net), 0.0)
+    work = tmp_path / 'ablation'
+    proc = run_tool(repo_root, 'analysis_tools/ablation.py', '--rows', '1', '5',
+                    '--stage0', str(tmp_path / 's0' / 'epoch_1.pth'), '--stage1-iters', '1',
+                    '--stage2-iters', '1', '--batch-size', '4', '--samples-per-class', '2',
+                    '--sample-steps', '2', '--work-dir', str(work),
+                    '--stage1-config', 'tests/data/configs/fmnist_genrep_tiny_stage1.py',
+                    '--stage2-config', 'tests/data/configs/fmnist_genrep_tiny_stage2.py',
+                    '--cfg-options', *data_options(data), '--stage2-cfg-options',
+                    f'custom_hooks.1.metric.feature_net={net}',
+                    f'custom_hooks.1.metric.real_dataset.data_root={data}')
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    table = json.loads((work / 'table8.json').read_text())
+    assert set(table['rows']) == {'1', '5'} and set(table['stage1']) == {'False', 'True'}
+    for scores in [*table['rows'].values(), *table['stage1'].values()]:
+        assert {'accuracy/top1', 'calibration/ece'} <= set(scores)
+    assert {'generation/fid', 'generation/cas'} <= set(table['rows']['1'])
+    assert 'row' in proc.stdout and (work / 'table8.txt').read_text().strip() in proc.stdout
+
+    def log(run):
+        return next((work / run).glob('*/*.log')).read_text()
+
+    assert 'loss_gen_distil' in log('stage1_distil')
+    assert 'loss_gen_distil' not in log('stage1_plain')
+    assert 'loss_rep_align' in log('row5') and 'loss_gen_distil' in log('row5')
+    assert 'loss_rep_align' not in log('row1') and 'loss_gen_distil' not in log('row1')
+    assert 'grad_alpha: 1.0000' in log('row1')  # no damping: alpha = 1 whatever the cosine
+    row1 = torch.load(work / 'row1' / 'epoch_1.pth', map_location='cpu', weights_only=True)
+    assert not any(k.startswith('semantic_noise.') for k in row1['state_dict'])
+    row5 = torch.load(work / 'row5' / 'epoch_1.pth', map_location='cpu', weights_only=True)
+    assert any(k.startswith('semantic_noise.') for k in row5['state_dict'])

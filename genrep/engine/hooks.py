@@ -73,7 +73,9 @@ class GenerationEvalHook(Hook):
     It draws ``samples_per_class`` images of every class with the model's reverse chain
     (``GenRep.sample``, ``num_steps`` respaced steps, x_sem := x_t), scores them with a generation
     metric (FID, IS, CAS: ``genrep.GenerationMetric``) and adds the scores to the epoch's metrics
-    before the logger writes them (this hook's priority is above the LoggerHook's). A grid of the
+    before anything reads them: its priority, HIGHEST, puts it ahead of mmengine's RuntimeInfoHook
+    (VERY_HIGH), which copies the metrics to the message hub that the logger's epoch line and JSON
+    file read, and ahead of EMAHook, which swaps the EMA weights back out. A grid of the
     first ``grid_rows`` samples of each class is written to ``<work_dir>/<grid_file>``.
 
     Args:
@@ -86,7 +88,7 @@ class GenerationEvalHook(Hook):
         grid_rows: samples per class in the grid.
         on_val: also evaluate after each validation epoch.
     """
-    priority = 'NORMAL'
+    priority = 'HIGHEST'
 
     def __init__(self,
                  metric: dict,

@@ -129,6 +129,17 @@ def test_wrapper_applies_aligned_and_one_sided_gradients():
     assert all(getattr(model, n).grad is None for n in model.names)  # zero_grad after the step
 
 
+def test_damping_power_zero_is_the_weighted_sum():
+    """k = 0 keeps alpha = 1: no damping, so the step is w_p grad_p + w_g grad_g (the joint step
+    without gradient alignment of Table 8), here on opposite shared gradients."""
+    model = LinearTasks()
+    wrapper = make_wrapper(model, damping_power=0)
+    records = record_grads_at_step(wrapper, model)
+    wrapper.update_params(model.losses((3., -4.), (-3., 4.)))
+    torch.testing.assert_close(torch.cat([records[0]['shared_a'], records[0]['shared_b']]),
+                               torch.tensor([0.7 * 3 - 0.3 * 3, -0.7 * 4 + 0.3 * 4]))
+
+
 def test_cos_sim_and_alpha_reach_the_message_hub():
     hub = MessageHub.get_instance('test_gradient_align_hub')
     model = LinearTasks()

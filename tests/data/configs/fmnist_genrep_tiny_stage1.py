@@ -11,12 +11,15 @@ model = dict(
                 ))),
         head=dict(in_channels=32),
     ),
-    posterior=dict(schedule=dict(num_inference_steps=4), burn_in=1, thinning=1),
+    posterior=dict(schedule=dict(num_inference_steps=4), strength=1.0, burn_in=1, thinning=1),
     distill_images=2,
 )
 train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False)
 val_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False)
 test_dataloader = val_dataloader
+# No reliability diagram: the tests give its path on the command line when they want one.
+val_evaluator = [dict(type='Accuracy', topk=(1, )), dict(type='genrep.ExpectedCalibrationError')]
+test_evaluator = val_evaluator
 train_cfg = dict(max_epochs=1, val_interval=1)
 param_scheduler = []
 default_hooks = dict(logger=dict(interval=1))

@@ -6,4 +6,19 @@ model = dict(
     rep_align=dict(hidden_channels=16),
 )
 optim_wrapper = dict(type='genrep.GradientAlignOptimWrapper')
-custom_hooks = [dict(type='genrep.SemanticEMAHook', momentum=0.999)]
+# Testing samples 3 images per class in 2 steps; the tests give the feature net and the real
+# images on the command line (custom_hooks.1.metric.feature_net=..., ...real_dataset.data_root=...).
+custom_hooks = [
+    dict(type='genrep.SemanticEMAHook', momentum=0.999),
+    dict(
+        type='genrep.GenerationEvalHook',
+        metric=dict(
+            type='GenerationMetric',
+            is_splits=2,
+            real_dataset=dict(type='genrep.FashionMNIST', split='train')),
+        samples_per_class=3,
+        num_steps=2,
+        grid_rows=2),
+]
+val_evaluator = [dict(type='Accuracy', topk=(1, )), dict(type='genrep.ExpectedCalibrationError')]
+test_evaluator = val_evaluator

@@ -213,3 +213,46 @@ def test_ablation_tool_switches_the_components(repo_root, tmp_path):
     assert not any(k.startswith('semantic_noise.') for k in row1['state_dict'])
     row5 = torch.load(work / 'row5' / 'epoch_1.pth', map_location='cpu', weights_only=True)
     assert any(k.startswith('semantic_noise.') for k in row5['state_dict'])
+
+
+def load_tool(repo_root, name):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, osp.join(repo_root, 'tools', name + '.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_teacher_temperature_fit_by_hand(repo_root):
+    """Two classes, log-likelihood margin z for the labelled class on a fraction f of the images
+    and -z on the rest: the NLL of softmax(ll / tau) is smallest where sigmoid(z / tau) = f, i.e.
+    tau = z / logit(f)."""
+    tool = load_tool(repo_root, 'analysis_tools/teacher_calibration')
+    z, f, n = 0.8, 0.75, 400
+    log_lik = torch.zeros(n, 2)
+    labels = torch.zeros(n, dtype=torch.long)
+    log_lik[:int(f * n), 0] = z
+    log_lik[int(f * n):, 1] = z
+    expected = z / torch.logit(torch.tensor(f)).item()
+    assert tool.fit_temperature(log_lik, labels) == pytest.approx(expected, rel=0.03)
+
+
+def test_teacher_calibration_tool(repo_root, tmp_path):
+    import json
+
+    from genrep.apis import init_model
+    data = write_fashion_mnist(tmp_path / 'data', num_train=8, num_test=8)
+    config = 'tests/data/configs/fmnist_genrep_tiny_stage1.py'
+    torch.manual_seed(0)
+    checkpoint = tmp_path / 'model.pth'
+    torch.save({'state_dict': init_model(osp.join(repo_root, config)).state_dict()}, checkpoint)
+    out = tmp_path / 'teacher.json'
+    proc = run_tool(repo_root, 'analysis_tools/teacher_calibration.py', config, str(checkpoint),
+                    '--num-images', '6', '--batch-size', '4', '--out', str(out),
+                    '--cfg-options', *data_options(data))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result['images'] == 6 and 0.0 <= result['teacher_top1'] <= 100.0
+    nlls = {row['temperature']: row['nll'] for row in result['rows']}
+    assert nlls[result['fitted_temperature']] == min(nlls.values())
+    assert 'NLL-fitted' in proc.stdout

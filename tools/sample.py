@@ -13,11 +13,9 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import genrep  # noqa: F401  (applies genrep.compat before any OpenMMLab import)
 import numpy as np
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
+from mmengine.config import DictAction
 
-from genrep.registry import MODELS
+from genrep.apis import init_model
 from genrep.utils import sample_grid
 
 
@@ -38,18 +36,10 @@ def parse_args():
 
 def main():
     args = parse_args()
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'genrep'))
-    model = MODELS.build(cfg.model)
+    model = init_model(args.config, args.checkpoint, args.device, args.cfg_options)
     if not hasattr(model, 'sample'):
         raise TypeError(f'{args.config}: model {type(model).__name__} cannot sample; '
                         'tools/sample.py needs a genrep.GenRep model')
-    load_checkpoint(model, args.checkpoint, map_location='cpu')
-    model.to(args.device).eval()
 
     num_classes = model.denoiser.num_classes
     classes = args.classes if args.classes is not None else list(range(num_classes))

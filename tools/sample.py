@@ -37,21 +37,18 @@ def parse_args():
 def main():
     args = parse_args()
     model = init_model(args.config, args.checkpoint, args.device, args.cfg_options)
-    if not hasattr(model, 'sample'):
+    if not hasattr(model, 'sample_classes'):
         raise TypeError(f'{args.config}: model {type(model).__name__} cannot sample; '
                         'tools/sample.py needs a genrep.GenRep model')
 
-    num_classes = model.denoiser.num_classes
-    classes = args.classes if args.classes is not None else list(range(num_classes))
-    labels = torch.tensor(classes).repeat_interleave(args.per_class)
-    schedule = model.schedule.respace(args.steps)
-    generator = torch.Generator(device=args.device).manual_seed(args.seed)
-    images = model.sample(labels.to(args.device), schedule, generator=generator)
+    classes = args.classes if args.classes is not None else range(model.denoiser.num_classes)
+    images, labels = model.sample_classes(classes, args.per_class, args.steps, args.seed)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     sample_grid(images, rows=args.per_class).save(args.out)
     np.savez_compressed(osp.splitext(args.out)[0] + '.npz', images=images.cpu().numpy(),
                         labels=labels.numpy())
-    print(f'{len(labels)} samples of classes {classes} ({args.steps} steps) -> {args.out}')
+    print(f'{len(labels)} samples of classes {list(classes)} ({args.steps} steps) '
+          f'-> {args.out}')
 
 
 if __name__ == '__main__':

@@ -115,19 +115,13 @@ class GenerationEvalHook(Hook):
         if self.on_val:
             self._evaluate(runner, metrics)
 
-    @torch.no_grad()
     def generate(self, model) -> Tuple[torch.Tensor, torch.Tensor]:
         """[N, C, H, W] samples and their [N] classes, class-major."""
-        labels = torch.arange(model.denoiser.num_classes).repeat_interleave(self.samples_per_class)
-        schedule = model.schedule.respace(self.num_steps)
-        device = next(model.parameters()).device
-        generator = torch.Generator(device=device).manual_seed(self.seed)
-        images = [model.sample(chunk.to(device), schedule, generator=generator).cpu()
-                  for chunk in labels.split(self.batch_size)]
-        return torch.cat(images), labels
+        return model.sample_classes(range(model.denoiser.num_classes), self.samples_per_class,
+                                    self.num_steps, self.seed, self.batch_size)
 
     def _evaluate(self, runner, metrics: Optional[dict]) -> None:
-        model = genrep_model(runner, 'sample')
+        model = genrep_model(runner, 'sample_classes')
         was_training = model.training
         model.eval()
         images, labels = self.generate(model)

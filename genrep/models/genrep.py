@@ -274,6 +274,26 @@ class GenRep(BaseModel):
 
     # -- generation at inference -------------------------------------------------------------
     @torch.no_grad()
+    def sample_classes(self,
+                       classes: Sequence[int],
+                       per_class: int,
+                       num_steps: Optional[int] = None,
+                       seed: int = 0,
+                       batch_size: Optional[int] = None):
+        """``per_class`` samples of each of ``classes``, class-major, drawn with ``num_steps``
+        respaced steps (``None``: all training steps) from one generator seeded ``seed``, in
+        chunks of ``batch_size`` (``None``: one chunk). Returns (images [N, C, H, W] on the CPU,
+        labels [N])."""
+        labels = torch.as_tensor(list(classes)).long().repeat_interleave(per_class)
+        schedule = self.schedule.respace(num_steps) if num_steps else self.schedule
+        device = next(self.denoiser.parameters()).device
+        generator = torch.Generator(device=device).manual_seed(seed)
+        chunks = labels.split(batch_size or max(len(labels), 1))
+        images = [self.sample(chunk.to(device), schedule, generator=generator).cpu()
+                  for chunk in chunks]
+        return torch.cat(images), labels
+
+    @torch.no_grad()
     def sample(self,
                class_labels: Tensor,
                schedule: Optional[DiffusionSchedule] = None,

@@ -1,7 +1,8 @@
 """The class-conditioned reverse chain with burn-in and thinning (Algorithm 1, step 1).
 
 From the input x_0, the chain forward-noises it to its first (noisiest) respaced index T'-1
-(Algorithm 1, line 14), then runs the reverse process p_theta(x_{s-1} | x_s, y) of Eq. 1 for
+(Algorithm 1, line 14; with ``strength`` < 1, to index int(T' strength) - 1, the start of diffusers'
+image-to-image chains), then runs the reverse process p_theta(x_{s-1} | x_s, y) of Eq. 1 for
 s = T'-1, ..., 0, conditioned on each candidate class y, and hands back the (mean, variance) of the
 kept steps: the Gaussian components of Eq. 2.
 

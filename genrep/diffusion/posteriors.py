@@ -36,7 +36,7 @@ from torch import Tensor
 
 from genrep.registry import DIFFUSION_SCHEDULERS, POSTERIORS
 
-from .reverse_chain import chain_length, denoise_classes, reverse_chain
+from .reverse_chain import chain_length, denoise_classes, kept_step_indices, reverse_chain
 from .schedule import DiffusionSchedule, gaussian_log_density
 
 
@@ -197,7 +197,8 @@ class ReverseChainPosterior(PosteriorEstimator):
     def __init__(self, schedule, burn_in: int = 50, thinning: int = 2, strength: float = 1.0,
                  **kwargs):
         super().__init__(schedule, **kwargs)
-        chain_length(self.schedule.num_steps, strength)  # validates
+        # A chain that keeps no step fails here, when the config is built, not at the first call.
+        kept_step_indices(chain_length(self.schedule.num_steps, strength), burn_in, thinning)
         self.burn_in = burn_in
         self.thinning = thinning
         self.strength = strength

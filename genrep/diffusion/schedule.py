@@ -138,6 +138,10 @@ class DiffusionSchedule:
             return picked.view(-1, *([1] * (like.dim() - 1)))
         return float(values[int(index)])
 
+    def _full(self, values: Tensor, index: Index, like: Tensor) -> Tensor:
+        """``values[index]`` expanded to the shape of ``like`` (no copy)."""
+        return (like.new_zeros(()) + self._at(values, index, like)).expand_as(like)
+
     def q_sample(self, x0: Tensor, index: Index, noise: Tensor) -> Tensor:
         """x_s = sqrt(abar_s) x_0 + sqrt(1 - abar_s) noise; same shapes as ``x0``."""
         return (self._at(self.sqrt_alphas_cumprod, index, x0) * x0 +
@@ -160,8 +164,7 @@ class DiffusionSchedule:
     def q_posterior_log_variance(self, index: Index, like: Tensor) -> Tensor:
         """log variance of q(x_{s-1} | x_s, x_0) (DDPM Eq. 7, clipped at index 0), broadcast to
         ``like``."""
-        return (like.new_zeros(()) +
-                self._at(self.posterior_log_variance_clipped, index, like)).expand_as(like)
+        return self._full(self.posterior_log_variance_clipped, index, like)
 
     def learned_range_log_variance(self, var_values: Tensor, index: Index) -> Tensor:
         """log sigma^2 = frac max_log + (1 - frac) min_log, frac = (v + 1) / 2 (improved DDPM
@@ -175,7 +178,7 @@ class DiffusionSchedule:
         (clipped at index 0) for 'fixed_small', beta for 'fixed_large'."""
         values = (self.max_log_variance
                   if self.variance_type == 'fixed_large' else self.min_log_variance)
-        return (like.new_zeros(()) + self._at(values, index, like)).expand_as(like)
+        return self._full(values, index, like)
 
     def split_model_output(self, output: Tensor, channels: int) -> Tuple[Tensor, Optional[Tensor]]:
         """Denoiser output -> (eps, learned-range values or None); the values are the channels

@@ -296,3 +296,13 @@ def test_registry_and_diffusers_denoiser():
         torch.testing.assert_close(post.sum(1), torch.ones(2, 8, 8))
     # same seed, same noise: a second call repeats the first
     torch.testing.assert_close(chain.log_likelihood(unet, x), chain.log_likelihood(unet, x))
+
+
+def test_reverse_chain_posterior_refuses_a_chain_without_kept_steps_when_built():
+    """6 of 20 steps run at strength 0.3; a burn-in of 6 leaves none, and says so at build time."""
+    schedule = DiffusionSchedule(SCHEDULER, 20)
+    ReverseChainPosterior(schedule, burn_in=5, thinning=2, strength=0.3)
+    with pytest.raises(ValueError, match='burn_in m=6 leaves no step of a 6-step chain'):
+        ReverseChainPosterior(schedule, burn_in=6, thinning=2, strength=0.3)
+    with pytest.raises(ValueError, match='strength must be in'):
+        ReverseChainPosterior(schedule, strength=0.0)

@@ -184,20 +184,25 @@ class GradientAlignOptimWrapper(OptimWrapper):
     backward queues an all-reduce of ``.grad``. ``detect_anomalous_params`` of
     MMDistributedDataParallel needs a tensor loss and cannot be used.
 
+    The positional arguments are the parent wrapper's, in its order (OptimWrapper: ``optimizer``,
+    ``accumulative_counts``, ``clip_grad``; AmpOptimWrapper: ``loss_scale``, ...), so that either
+    wrapper can stand in for its mmengine parent; the alignment's own arguments are keyword-only.
+
     Args:
-        optimizer (Optimizer): the optimizer of the trainable parameters.
-        task_weights (dict, optional): ``dict(percept=w_p, genera=w_g)`` of Eq. 16. Defaults to
-            ``dict(percept=0.7, genera=0.3)``.
-        damping_power (float): k in alpha = ((cos_sim + 1) / 2) ** k. Defaults to 2.
-        **kwargs: OptimWrapper's ``accumulative_counts`` and ``clip_grad``.
+        *args: the parent wrapper's positional arguments.
+        task_weights (dict, optional): keyword-only. ``dict(percept=w_p, genera=w_g)`` of Eq. 16.
+            Defaults to ``dict(percept=0.7, genera=0.3)``.
+        damping_power (float): keyword-only. k in alpha = ((cos_sim + 1) / 2) ** k. Defaults to 2.
+        **kwargs: the parent wrapper's arguments: OptimWrapper's ``optimizer``,
+            ``accumulative_counts`` and ``clip_grad``.
     """
 
     def __init__(self,
-                 optimizer: torch.optim.Optimizer,
+                 *args,
                  task_weights: Optional[Dict[str, float]] = None,
                  damping_power: float = 2.0,
                  **kwargs):
-        super().__init__(optimizer=optimizer, **kwargs)
+        super().__init__(*args, **kwargs)
         task_weights = dict(DEFAULT_TASK_WEIGHTS if task_weights is None else task_weights)
         if set(task_weights) != set(TASKS):
             raise ValueError(f'optim_wrapper.task_weights must have exactly the keys {TASKS}, '

@@ -346,3 +346,41 @@ def test_two_process_ddp_equals_one_process_on_whole_batch(tmp_path):
             assert torch.equal(params['unused.weight'], initial['unused.weight']), scenario
             for name, value in reference.items():
                 torch.testing.assert_close(params[name], value, msg=f'{scenario} {name}')
+
+
+def test_positional_arguments_are_the_parent_wrappers(monkeypatch):
+    """The wrappers stand in for OptimWrapper / AmpOptimWrapper: positional arguments mean what they
+    mean there (issue 11: ``GradientAlignOptimWrapper(optim, 3)`` put 3 into ``task_weights``, and
+    ``AmpGradientAlignOptimWrapper('dynamic', optimizer=...)`` raised 'multiple values')."""
+    import inspect
+    for cls in (GradientAlignOptimWrapper, AmpGradientAlignOptimWrapper):
+        params = inspect.signature(cls.__init__).parameters
+        assert params['task_weights'].kind is inspect.Parameter.KEYWORD_ONLY, cls
+        assert params['damping_power'].kind is inspect.Parameter.KEYWORD_ONLY, cls
+
+    model = nn.Linear(2, 2)
+    ours = GradientAlignOptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1), 3)
+    reference = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1), 3)
+    assert ours._accumulative_counts == reference._accumulative_counts == 3
+    assert ours.task_weights == dict(percept=0.7, genera=0.3) and ours.damping_power == 2.0
+    clipped = GradientAlignOptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1), 2,
+                                        dict(max_norm=1.0), damping_power=1)
+    assert clipped.clip_grad_kwargs == dict(max_norm=1.0) and clipped.damping_power == 1.0
+    with pytest.raises(TypeError):
+        GradientAlignOptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1), 1, None,
+                                  dict(percept=0.5, genera=0.5))
+
+    from mmengine.optim.optimizer import amp_optimizer_wrapper
+    monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available', lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # torch warns that CUDA is absent for the CUDA GradScaler
+        amp = AmpGradientAlignOptimWrapper('dynamic', optimizer=torch.optim.SGD(
+            model.parameters(), lr=0.1), task_weights=dict(percept=0.6, genera=0.4))
+        static = AmpGradientAlignOptimWrapper(512.0, 'float16', optimizer=torch.optim.SGD(
+            model.parameters(), lr=0.1), accumulative_counts=2)
+        stock = AmpOptimWrapper(512.0, 'float16', optimizer=torch.optim.SGD(
+            model.parameters(), lr=0.1), accumulative_counts=2)
+    assert amp.task_weights == dict(percept=0.6, genera=0.4)
+    assert isinstance(amp.loss_scaler, torch.amp.GradScaler)
+    assert static.cast_dtype == stock.cast_dtype == torch.float16
+    assert static._accumulative_counts == 2

@@ -37,7 +37,7 @@ from torch import Tensor
 from genrep.registry import DIFFUSION_SCHEDULERS, POSTERIORS
 
 from .reverse_chain import chain_length, denoise_classes, kept_step_indices, reverse_chain
-from .schedule import DiffusionSchedule, gaussian_log_density
+from .schedule import DiffusionSchedule, StepAdjust, gaussian_log_density
 
 
 # -- one function per equation ---------------------------------------------------------------
@@ -191,22 +191,28 @@ class ReverseChainPosterior(PosteriorEstimator):
     Args:
         burn_in: m, discarded first steps of the chain.
         thinning: k, keep every k-th step afterwards (see ``reverse_chain.kept_step_indices``).
+        strength: the fraction of the chain that runs (see ``reverse_chain.reverse_chain``).
+        adjust: the ``DiffusionSchedule.p_sample`` hook ``(mean, log_variance, x_t, index) ->
+            (mean, log_variance)`` applied to every step of the chain, so the mixture components
+            are the adjusted steps (GenRep's semantic adjustment, Eq. 6-9); ``None``: Eq. 1 as is.
+            A callable, so set by the owning model (e.g. ``estimator.adjust = ...``), not a config.
         other args: see :class:`PosteriorEstimator`.
     """
 
     def __init__(self, schedule, burn_in: int = 50, thinning: int = 2, strength: float = 1.0,
-                 **kwargs):
+                 adjust: Optional[StepAdjust] = None, **kwargs):
         super().__init__(schedule, **kwargs)
         # A chain that keeps no step fails here, when the config is built, not at the first call.
         kept_step_indices(chain_length(self.schedule.num_steps, strength), burn_in, thinning)
         self.burn_in = burn_in
         self.thinning = thinning
         self.strength = strength
+        self.adjust = adjust
 
     def _log_likelihood(self, denoiser, x0, class_ids, generator, dense):
         target = x0.unsqueeze(1)
         steps = reverse_chain(self.schedule, denoiser, x0, class_ids, self.burn_in, self.thinning,
-                              generator, self.class_batch, self.strength)
+                              generator, self.class_batch, self.strength, self.adjust)
         components = (_reduce(
             gaussian_log_density(target.float(), step.mean.float(), step.log_variance.float()),
             dense) for step in steps)

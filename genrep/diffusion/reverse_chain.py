@@ -22,14 +22,20 @@ s > 0), and the same draw is used for every class, so chains of different classe
 their class. Classes go through the denoiser ``class_batch`` at a time. The last step (s = 0)
 moves to its mean, as in DiT (diffusers also adds noise there when the last timestep is not 0);
 only means and variances enter Eq. 2.
+
+One loop serves both uses of the reverse process: :func:`reverse_steps` runs
+``DiffusionSchedule.p_sample`` from a given state and index down to index 0; the teacher chain
+(:func:`reverse_chain`) starts it from the forward-noised input, class-conditional generation
+(:func:`sample_chain`) from pure noise. Both take the ``adjust`` hook of ``p_sample``, through which
+GenRep's semantic adjustment of the reverse step (Eq. 6-9) enters.
 """
 from dataclasses import dataclass
-from typing import Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
-from .schedule import DiffusionSchedule
+from .schedule import DiffusionSchedule, StepAdjust
 
 
 def kept_step_indices(num_steps: int, burn_in: int, thinning: int) -> List[int]:
@@ -104,6 +110,81 @@ def denoise_classes(denoiser: torch.nn.Module, x_t: Tensor, timestep: int, class
     return torch.cat(outputs, dim=1)
 
 
+def reverse_steps(schedule: DiffusionSchedule,
+                  denoise_fn: Callable[[Tensor, int], Tensor],
+                  x_start: Tensor,
+                  first_index: int,
+                  noise_fn: Callable[[], Tensor],
+                  adjust: Optional[StepAdjust] = None
+                  ) -> Iterator[Tuple[int, int, Dict[str, Tensor]]]:
+    """The reverse process of Eq. 1 from x_start at ``first_index`` down to index 0, one
+    ``schedule.p_sample`` a step.
+
+    Args:
+        schedule: the respaced schedule.
+        denoise_fn: ``(x_t [N, C, ...], timestep) -> model output`` at the original timestep.
+        x_start: [N, C, ...] the state at ``first_index``.
+        first_index: respaced index s of ``x_start``, in [0, T').
+        noise_fn: ``() -> [N, C, ...]`` the noise of one step, called once per step s > 0, in
+            chain order (the last step moves to its mean and draws none).
+        adjust: the ``p_sample`` hook ``(mean, log_variance, x_t, index) -> (mean,
+            log_variance)``; ``None``: the base step.
+
+    Yields:
+        (index, timestep, step) for index = first_index, ..., 0, with ``step`` the dict of
+        ``p_sample``; ``step['sample']`` is the next state.
+    """
+    if not 0 <= first_index < schedule.num_steps:
+        raise ValueError(f'reverse chain: first_index={first_index} outside the '
+                         f'{schedule.num_steps}-step schedule')
+    x_t = x_start
+    for index in range(first_index, -1, -1):
+        timestep = int(schedule.timesteps[index])
+        noise = noise_fn() if index > 0 else None
+        step = schedule.p_sample(denoise_fn(x_t, timestep), x_t, index, noise=noise,
+                                 adjust=adjust)
+        yield index, timestep, step
+        x_t = step['sample']
+
+
+def sample_chain(schedule: DiffusionSchedule,
+                 denoiser: torch.nn.Module,
+                 class_labels: Tensor,
+                 sample_shape: Sequence[int],
+                 generator: Optional[torch.Generator] = None,
+                 adjust: Optional[StepAdjust] = None) -> Tensor:
+    """Class-conditional samples x_0 by the ancestral reverse process (Eq. 1) from pure noise.
+
+    The noise is drawn from ``generator`` in the order of diffusers' DDPM sampling loop: x_{T'}
+    [N, *sample_shape], then one [N, *sample_shape] per step s > 0.
+
+    Args:
+        schedule: the (respaced) sampling schedule.
+        denoiser: ``(x_t [N, C, ...], t [N], class_labels [N]) -> model output``.
+        class_labels: [N] the classes to draw; the samples live on its device.
+        sample_shape: (C, ...) the shape of one sample (e.g. a latent's (C, H, W)).
+        generator: for reproducible samples.
+        adjust: the ``p_sample`` hook (GenRep's semantic adjustment, Eq. 6-9); ``None``: off.
+
+    Returns:
+        [N, *sample_shape] the samples x_0 (float32).
+    """
+    labels = torch.as_tensor(class_labels).long()
+    shape = (len(labels), *sample_shape)
+
+    def draw() -> Tensor:
+        return torch.randn(shape, generator=generator, device=labels.device)
+
+    def denoise(x_t: Tensor, timestep: int) -> Tensor:
+        t = torch.full((len(labels), ), timestep, dtype=torch.long, device=labels.device)
+        return denoiser(x_t, t, labels)
+
+    x_t = draw()
+    for _, _, step in reverse_steps(schedule, denoise, x_t, schedule.num_steps - 1, draw, adjust):
+        x_t = step['sample']
+    return x_t
+
+
 def reverse_chain(schedule: DiffusionSchedule,
                   denoiser: torch.nn.Module,
                   x0: Tensor,
@@ -112,7 +193,8 @@ def reverse_chain(schedule: DiffusionSchedule,
                   thinning: int,
                   generator: Optional[torch.Generator] = None,
                   class_batch: Optional[int] = None,
-                  strength: float = 1.0) -> Iterator[ReverseStep]:
+                  strength: float = 1.0,
+                  adjust: Optional[StepAdjust] = None) -> Iterator[ReverseStep]:
     """Runs the reverse chain of every (image, class) and yields its kept steps (Algorithm 1,
     lines 14-21; kept steps as in :func:`kept_step_indices`).
 
@@ -128,6 +210,9 @@ def reverse_chain(schedule: DiffusionSchedule,
         strength: the fraction of the respaced chain that runs, as diffusers' image-to-image
             ``strength``: the chain starts at respaced index ``chain_length(T', strength) - 1``
             and burn-in and thinning count over the steps that run. 1.0 is Algorithm 1.
+        adjust: the ``p_sample`` hook ``(mean, log_variance, x_t, index) -> (mean,
+            log_variance)`` on the [B K, C, ...] states of all chains (image-major); the kept
+            components are the adjusted steps. ``None``: the base step of Eq. 1.
 
     Yields:
         :class:`ReverseStep` for each kept step, in chain order.
@@ -139,26 +224,25 @@ def reverse_chain(schedule: DiffusionSchedule,
         raise ValueError(
             f'reverse chain: x0 has {x0.shape[0]} images but class_ids has {batch} rows')
 
+    chains = (batch, num_classes, *x0.shape[1:])
+
     def shared_noise() -> Tensor:
+        """[B K, C, ...]: one draw per image, the same for each of its classes."""
         noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-        return noise.unsqueeze(1).expand(batch, num_classes, *x0.shape[1:])
+        return noise.unsqueeze(1).expand(chains).flatten(0, 1)
+
+    def denoise(x_t: Tensor, timestep: int) -> Tensor:
+        output = denoise_classes(denoiser, x_t.reshape(chains), timestep, class_ids, class_batch)
+        return output.flatten(0, 1)
 
     first = num_steps - 1
-    x_t = schedule.q_sample(x0.unsqueeze(1), first, shared_noise())
-    for index in range(first, -1, -1):
-        timestep = int(schedule.timesteps[index])
-        output = denoise_classes(denoiser, x_t, timestep, class_ids, class_batch)
-        flat = schedule.p_mean_variance(
-            output.flatten(0, 1), x_t.flatten(0, 1), index)
-        mean = flat['mean'].view_as(x_t)
-        log_variance = flat['log_variance'].reshape(x_t.shape)
-        if index > 0:
-            x_prev = mean + torch.exp(0.5 * log_variance) * shared_noise()
-        else:
-            x_prev = mean
+    x_start = schedule.q_sample(x0.repeat_interleave(num_classes, dim=0), first, shared_noise())
+    for index, timestep, step in reverse_steps(schedule, denoise, x_start, first, shared_noise,
+                                               adjust):
         if index in kept:
-            yield ReverseStep(index, timestep, mean, log_variance, x_prev)
-        x_t = x_prev
+            yield ReverseStep(index, timestep, step['mean'].reshape(chains),
+                              step['log_variance'].reshape(chains),
+                              step['sample'].reshape(chains))
 
 
 def reverse_chain_states(schedule: DiffusionSchedule,
@@ -169,11 +253,12 @@ def reverse_chain_states(schedule: DiffusionSchedule,
                          thinning: int,
                          generator: Optional[torch.Generator] = None,
                          class_batch: Optional[int] = None,
-                         strength: float = 1.0) -> ReverseStep:
+                         strength: float = 1.0,
+                         adjust: Optional[StepAdjust] = None) -> ReverseStep:
     """:func:`reverse_chain` with its kept steps stacked on a leading axis: ``index`` and
     ``timestep`` become [S] tensors, the others [S, B, K, C, ...] (S kept steps)."""
     steps = list(reverse_chain(schedule, denoiser, x0, class_ids, burn_in, thinning, generator,
-                               class_batch, strength))
+                               class_batch, strength, adjust))
     return ReverseStep(
         index=torch.tensor([s.index for s in steps]),
         timestep=torch.tensor([s.timestep for s in steps]),

@@ -19,9 +19,15 @@ clamps it to 1e-20). A Gaussian component of Eq. 2 with variance 1e-20 has no us
 as DiT does, the log-variance there is clipped to that of index 1
 (``posterior_log_variance_clipped``); this affects 'fixed_small' and the lower end of
 'learned_range' at index 0 only. 'fixed_large' at index 0 is beta_0, as in diffusers.
+
+Beside ``p_mean_variance``, as in DiT, sit the two uses of the reverse step that every caller
+shares: ``p_sample`` (one ancestral step, with a hook that adjusts the step's mean and variance
+first, the way GenRep's semantic noise, Eq. 6-9, enters) and ``vb_terms`` (the variational-bound
+term of a step in bits per dimension, with the decoder NLL at index 0), built on the module
+functions ``normal_kl``, ``discretized_gaussian_log_likelihood`` and ``gaussian_log_density``.
 """
 import math
-from typing import Dict, Optional, Tuple, Union
+from typing import Callable, Dict, Optional, Tuple, Union
 
 import torch
 from diffusers import DDPMScheduler
@@ -31,6 +37,12 @@ from genrep.registry import DIFFUSION_SCHEDULERS
 
 # A respaced index s: one int for the whole batch, or a [N] tensor with one index per sample.
 Index = Union[int, Tensor]
+
+# ``adjust(mean, log_variance, x_t, index) -> (mean, log_variance)``: changes a reverse step before
+# it is sampled (GenRep's semantic adjustment, Eq. 6-9); all tensors [N, C, ...].
+StepAdjust = Callable[[Tensor, Tensor, Tensor, Index], Tuple[Tensor, Tensor]]
+
+DECODERS = ('discretized', 'continuous')
 
 VARIANCE_TYPES = ('fixed_small', 'fixed_large', 'learned_range')
 
@@ -221,6 +233,98 @@ class DiffusionSchedule:
             pred_xstart=pred_xstart,
             eps=eps)
 
+    def p_sample(self,
+                 model_output: Tensor,
+                 x_t: Tensor,
+                 index: Index,
+                 noise: Optional[Tensor] = None,
+                 generator: Optional[torch.Generator] = None,
+                 adjust: Optional[StepAdjust] = None) -> Dict[str, Tensor]:
+        """One ancestral step x_{s-1} ~ p_theta(x_{s-1} | x_s) (Eq. 1), the step of every loop.
+
+        The step's mean and log-variance (``p_mean_variance``) go through ``adjust`` when given,
+        then x_{s-1} = mean + exp(log_variance / 2) noise, and x_{s-1} = mean at index 0 (DiT).
+
+        Args:
+            model_output: denoiser output at (x_t, timesteps[index]), as for ``p_mean_variance``.
+            x_t: [N, C, ...] the state at ``index``.
+            index: respaced index s, an int or [N] (one per sample).
+            noise: [N, C, ...] standard normal noise (e.g. shared by the classes of an image);
+                ``None`` draws it from ``generator``, and for an int index 0 draws nothing.
+            generator: the generator of the drawn noise.
+            adjust: ``adjust(mean, log_variance, x_t, index) -> (mean, log_variance)`` applied
+                before sampling (GenRep's semantic adjustment, Eq. 6-9); ``None``: the base step.
+
+        Returns:
+            dict of [N, C, ...] tensors: those of ``p_mean_variance`` ('mean', 'variance' and
+            'log_variance' after ``adjust``) and 'sample', x_{s-1}.
+        """
+        step = self.p_mean_variance(model_output, x_t, index)
+        if adjust is not None:
+            step['mean'], step['log_variance'] = adjust(step['mean'], step['log_variance'], x_t,
+                                                        index)
+            step['variance'] = step['log_variance'].exp()
+        mean, log_variance = step['mean'], step['log_variance']
+        per_sample = isinstance(index, Tensor) and index.dim() > 0
+        if not per_sample and int(index) == 0:
+            step['sample'] = mean
+            return step
+        if noise is None:
+            noise = torch.randn(x_t.shape, generator=generator, device=x_t.device,
+                                dtype=x_t.dtype)
+        sample = mean + torch.exp(0.5 * log_variance) * noise
+        if per_sample:
+            sample = torch.where(self._at_zero(index, x_t), mean, sample)
+        step['sample'] = sample
+        return step
+
+    @staticmethod
+    def _at_zero(index: Tensor, like: Tensor) -> Tensor:
+        """[N] indices -> bool [N, 1, ...]: which samples are at index 0."""
+        return (index == 0).view(-1, *([1] * (like.dim() - 1))).to(like.device)
+
+    # -- the variational bound -----------------------------------------------------------------
+    def vb_terms(self,
+                 x0: Tensor,
+                 x_t: Tensor,
+                 index: Index,
+                 mean: Tensor,
+                 log_variance: Tensor,
+                 decoder: str = 'discretized') -> Tensor:
+        """The variational-bound term of step s of the model N(mean, exp(log_variance)), in bits
+        per dimension (DiT's ``_vb_terms_bpd``; improved DDPM Eq. 4-5).
+
+        For s > 0: L_{s-1} = KL(q(x_{s-1} | x_s, x_0) || N(mean, exp(log_variance))); at s = 0:
+        L_0 = -log p(x_0 | x_1), the decoder NLL. Each is averaged over the non-batch dimensions and
+        divided by log 2. The mean and log-variance are arguments, not recomputed, because GenRep
+        adjusts them (Eq. 6-9) before the bound.
+
+        Args:
+            x0: [N, C, ...] the clean input.
+            x_t: [N, C, ...] its forward-noised state at ``index``.
+            index: respaced index s, an int or [N] (one per sample, as when training).
+            mean, log_variance: the model's reverse step at (x_t, index), broadcastable to x0.
+            decoder: the NLL at s = 0: 'discretized' (pixels in [-1, 1] quantised to 8 bits,
+                :func:`discretized_gaussian_log_likelihood`) or 'continuous' (the Gaussian density,
+                for latents).
+
+        Returns:
+            [N] bits per dimension.
+        """
+        if decoder not in DECODERS:
+            raise ValueError(f'DiffusionSchedule.vb_terms: decoder={decoder!r}; expected one of '
+                             f'{DECODERS}')
+        true_mean = self.q_posterior_mean(x0, x_t, index)
+        true_log_variance = self.q_posterior_log_variance(index, x0)
+        kl = normal_kl(true_mean, true_log_variance, mean, log_variance)
+        if decoder == 'discretized':
+            decoder_nll = -discretized_gaussian_log_likelihood(x0, mean, 0.5 * log_variance)
+        else:
+            decoder_nll = -gaussian_log_density(x0, mean, log_variance)
+        index = torch.as_tensor(index, device=x0.device).expand(x0.shape[0])
+        terms = torch.where(self._at_zero(index, x0), decoder_nll, kl)
+        return terms.flatten(1).mean(1) / math.log(2.0)
+
     # -- weights of the variational bound ------------------------------------------------------
     def elbo_eps_weights(self) -> Tensor:
         """[T'] weights lambda_s of ||eps - eps_theta||^2 in the variational bound of a
@@ -234,6 +338,45 @@ class DiffusionSchedule:
         return (f'{type(self).__name__}(num_steps={self.num_steps}, num_train_timesteps='
                 f'{self.num_train_timesteps}, variance_type={self.variance_type!r}, '
                 f'clip_sample={self.clip_sample})')
+
+
+def normal_kl(mean1: Tensor, log_var1: Tensor, mean2: Tensor, log_var2: Tensor) -> Tensor:
+    """Elementwise KL(N(mean1, exp(log_var1)) || N(mean2, exp(log_var2))) of diagonal Gaussians,
+    in nats; broadcasting shapes. The KL term of the variational bound (improved DDPM Eq. 5)."""
+    return 0.5 * (-1.0 + log_var2 - log_var1 + torch.exp(log_var1 - log_var2) +
+                  (mean1 - mean2)**2 * torch.exp(-log_var2))
+
+
+def approx_standard_normal_cdf(x: Tensor) -> Tensor:
+    """Phi(x) of the standard normal by the tanh approximation (Page, 1977) that ADM and DiT use,
+    0.5 (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))); elementwise, |error| < 2e-4."""
+    return 0.5 * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
+
+
+def discretized_gaussian_log_likelihood(x: Tensor, means: Tensor, log_scales: Tensor) -> Tensor:
+    """Elementwise log-probability of 8-bit data under N(means, exp(log_scales)^2) (DDPM Sec. 3.3,
+    the decoder of ADM and DiT).
+
+    The data lie in [-1, 1] on 256 levels, bin width 2/255: a value's probability is the Gaussian
+    mass of its bin [x - 1/255, x + 1/255], with the first bin open to -inf and the last to +inf.
+
+    Args:
+        x: [N, C, ...] data in [-1, 1] (quantised to 8 bits).
+        means: the Gaussians' means, broadcastable to ``x``.
+        log_scales: log standard deviations (half the log-variance), broadcastable to ``x``.
+
+    Returns:
+        [N, C, ...] log-probabilities in nats (<= 0).
+    """
+    inv_std = torch.exp(-log_scales)
+    cdf_upper = approx_standard_normal_cdf(inv_std * (x - means + 1.0 / 255.0))
+    cdf_lower = approx_standard_normal_cdf(inv_std * (x - means - 1.0 / 255.0))
+    # clamps: a bin far in a tail has (numerically) no mass; log(1e-12) bounds its NLL
+    log_cdf_upper = cdf_upper.clamp(min=1e-12).log()
+    log_survival_lower = (1.0 - cdf_lower).clamp(min=1e-12).log()
+    log_bin_mass = (cdf_upper - cdf_lower).clamp(min=1e-12).log()
+    return torch.where(x < -0.999, log_cdf_upper,
+                       torch.where(x > 0.999, log_survival_lower, log_bin_mass))
 
 
 def gaussian_log_density(x: Tensor, mean: Tensor, log_variance: Tensor) -> Tensor:

@@ -306,3 +306,26 @@ def test_reverse_chain_posterior_refuses_a_chain_without_kept_steps_when_built()
         ReverseChainPosterior(schedule, burn_in=6, thinning=2, strength=0.3)
     with pytest.raises(ValueError, match='strength must be in'):
         ReverseChainPosterior(schedule, strength=0.0)
+
+
+def test_reverse_chain_posterior_mixes_the_adjusted_steps():
+    """With an ``adjust`` hook the teacher's components are the adjusted reverse steps (Eq. 2 over
+    the chain of Eq. 6-9), and its estimate differs from the unadjusted one."""
+    x, _, denoiser, _ = gaussian_problem(num_images=3, shape=(2, 2, 2), num_classes=3)
+    schedule = DiffusionSchedule(SCHEDULER, 10)
+
+    def adjust(mean, log_variance, x_t, index):
+        return mean + 0.2 * x_t, log_variance + 0.3
+
+    ids = torch.tensor([0, 1, 2])
+    est = ReverseChainPosterior(schedule, burn_in=2, thinning=3, seed=1, adjust=adjust)
+    chain = reverse_chain_states(schedule, denoiser, x, ids.expand(3, 3), 2, 3,
+                                 torch.Generator().manual_seed(1), adjust=adjust)
+    comps = Independent(Normal(chain.mean.movedim(0, 2), (0.5 * chain.log_variance).exp().movedim(
+        0, 2)), 3)
+    mixture = MixtureSameFamily(Categorical(logits=torch.zeros(len(chain.index))), comps)
+    adjusted = est.log_likelihood(denoiser, x, ids)
+    torch.testing.assert_close(adjusted, mixture.log_prob(x[:, None]) / 8)
+    plain = ReverseChainPosterior(schedule, burn_in=2, thinning=3, seed=1)
+    assert plain.adjust is None
+    assert (plain.log_likelihood(denoiser, x, ids) - adjusted).abs().max() > 1e-2

@@ -1,11 +1,13 @@
 """The reverse chain: kept-step indices (burn-in m, thinning k), agreement with diffusers' DDPM
-sampling loop under the same generator, noise shared by classes, class batching."""
+sampling loop under the same generator, noise shared by classes, class batching; the one loop
+(``reverse_steps``) behind the teacher chain and class-conditional sampling (``sample_chain``),
+and the ``adjust`` hook of both against hand-written loops."""
 import pytest
 import torch
 from diffusers import DDPMScheduler
 
 from genrep.diffusion.reverse_chain import (chain_length, kept_step_indices, reverse_chain,
-                                            reverse_chain_states)
+                                            reverse_chain_states, reverse_steps, sample_chain)
 from genrep.diffusion.schedule import DiffusionSchedule
 
 
@@ -152,3 +154,96 @@ def test_strength_bounds():
     for bad in (0.0, -0.1, 1.5):
         with pytest.raises(ValueError, match='strength must be in'):
             chain_length(20, bad)
+
+
+def adjust_step(mean, log_variance, x_t, index):
+    """An ``adjust`` hook that reads every argument (so a wrong one or a wrong order shows)."""
+    return mean + 0.05 * (index + 1) * x_t, log_variance - 0.4
+
+
+@pytest.mark.parametrize('variance_type', ['fixed_small', 'fixed_large', 'learned_range'])
+def test_sample_chain_is_diffusers_ddpm_loop_from_noise(variance_type):
+    cfg, denoiser = make(variance_type=variance_type, timestep_spacing='leading')
+    if variance_type == 'learned_range':
+        denoiser.var_value = lambda x_t, t: torch.tanh(x_t - t.view(-1, 1, 1, 1) / 700.0)
+    steps = 15
+    labels = torch.tensor([2, 0, 1, 1])
+    samples = sample_chain(DiffusionSchedule(cfg, steps), denoiser, labels, (2, 3, 3),
+                           torch.Generator().manual_seed(11))
+
+    ddpm = DDPMScheduler(**cfg)
+    ddpm.set_timesteps(steps)
+    g = torch.Generator().manual_seed(11)
+    x_t = torch.randn(4, 2, 3, 3, generator=g)
+    for t in ddpm.timesteps:
+        x_t = ddpm.step(denoiser(x_t, t.expand(4), labels), t, x_t, generator=g).prev_sample
+    assert samples.shape == (4, 2, 3, 3)
+    torch.testing.assert_close(samples, x_t, rtol=1e-4, atol=1e-4)
+
+
+def test_sample_chain_with_adjust_is_the_hand_written_loop():
+    cfg, denoiser = make()
+    schedule = DiffusionSchedule(cfg, 8)
+    labels = torch.tensor([0, 2, 1])
+    adjusted = sample_chain(schedule, denoiser, labels, (2, 3, 3),
+                            torch.Generator().manual_seed(4), adjust=adjust_step)
+
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(3, 2, 3, 3, generator=g)
+    for index in range(7, -1, -1):
+        t = torch.full((3, ), int(schedule.timesteps[index]))
+        step = schedule.p_mean_variance(denoiser(x, t, labels), x, index)
+        mean, log_variance = adjust_step(step['mean'], step['log_variance'], x, index)
+        x = mean + (0.5 * log_variance).exp() * torch.randn(x.shape, generator=g) if index else mean
+    torch.testing.assert_close(adjusted, x)
+    plain = sample_chain(schedule, denoiser, labels, (2, 3, 3), torch.Generator().manual_seed(4))
+    assert (plain - adjusted).abs().max() > 1e-2
+
+
+def test_teacher_chain_with_adjust_is_the_hand_written_loop():
+    """The teacher applies the hook to every chain, with the noise of an image shared by its
+    classes, and keeps the adjusted steps; without the hook it keeps different ones."""
+    cfg, denoiser = make()
+    schedule = DiffusionSchedule(cfg, 9)
+    x0 = torch.randn(2, 2, 3, 3, generator=torch.Generator().manual_seed(6))
+    ids = torch.tensor([[0, 1], [2, 0]])
+    chain = reverse_chain_states(schedule, denoiser, x0, ids, 2, 3,
+                                 torch.Generator().manual_seed(8), adjust=adjust_step)
+
+    g = torch.Generator().manual_seed(8)
+    x = schedule.q_sample(x0, 8, torch.randn(x0.shape, generator=g))
+    x = x[:, None].expand(2, 2, 2, 3, 3).reshape(4, 2, 3, 3)
+    kept = {}
+    for index in range(8, -1, -1):
+        t = torch.full((4, ), int(schedule.timesteps[index]))
+        step = schedule.p_mean_variance(denoiser(x, t, ids.reshape(-1)), x, index)
+        mean, log_variance = adjust_step(step['mean'], step['log_variance'], x, index)
+        kept[index] = mean.reshape(2, 2, 2, 3, 3)
+        noise = torch.randn(x0.shape, generator=g).repeat_interleave(2, dim=0) if index else 0
+        x = mean + (0.5 * log_variance).exp() * noise
+    assert chain.index.tolist() == [6, 3, 0]
+    torch.testing.assert_close(chain.mean, torch.stack([kept[s] for s in (6, 3, 0)]))
+    plain = reverse_chain_states(schedule, denoiser, x0, ids, 2, 3,
+                                 torch.Generator().manual_seed(8))
+    assert (plain.mean - chain.mean).abs().max() > 1e-2
+    torch.testing.assert_close(plain.log_variance, chain.log_variance + 0.4)
+
+
+def test_reverse_steps_runs_first_index_down_to_zero():
+    cfg, denoiser = make()
+    schedule = DiffusionSchedule(cfg, 6)
+    labels = torch.tensor([1, 2])
+    calls = []
+
+    def denoise(x_t, timestep):
+        calls.append(timestep)
+        return denoiser(x_t, torch.full((2, ), timestep), labels)
+
+    x_start = torch.randn(2, 2, 3, 3)
+    steps = list(reverse_steps(schedule, denoise, x_start, 3, lambda: torch.zeros(2, 2, 3, 3)))
+    assert [s[0] for s in steps] == [3, 2, 1, 0]
+    assert [s[1] for s in steps] == calls == schedule.timesteps[[3, 2, 1, 0]].tolist()
+    # zero noise: each state is the previous step's mean
+    torch.testing.assert_close(steps[1][2]['sample'], steps[1][2]['mean'])
+    with pytest.raises(ValueError, match='first_index=6'):
+        next(reverse_steps(schedule, denoise, x_start, 6, lambda: None))

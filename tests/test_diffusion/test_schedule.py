@@ -164,8 +164,9 @@ def test_gaussian_log_density_is_normal_log_prob():
 def test_per_sample_indices_equal_scalar_indices():
     """Training draws one timestep per sample: a [N] index tensor gives, row by row, what the
     scalar index of that row gives."""
-    schedule = DiffusionSchedule(scheduler=dict(num_train_timesteps=50, variance_type='learned_range'),
-                                 num_inference_steps=10)
+    schedule = DiffusionSchedule(
+        scheduler=dict(num_train_timesteps=50, variance_type='learned_range'),
+        num_inference_steps=10)
     torch.manual_seed(0)
     x_t = torch.randn(3, 2, 4, 4)
     output = torch.randn(3, 4, 4, 4).clamp(-1, 1)
@@ -188,3 +189,60 @@ def test_respace_keeps_the_diffusion():
     short = full.respace(10)
     assert short.num_steps == 10 and full.num_steps == 100
     torch.testing.assert_close(short.alphas_cumprod, full.alphas_cumprod[short.timesteps])
+
+
+def shift_step(mean, log_variance, x_t, index):
+    """An ``adjust`` hook that depends on every argument, so a wrong argument or order shows."""
+    scale = (torch.as_tensor(index, dtype=x_t.dtype) + 1).view(-1, *([1] * (x_t.dim() - 1)))
+    return mean + 0.1 * scale * x_t, log_variance + 0.5
+
+
+@pytest.mark.parametrize('variance_type', ['fixed_small', 'learned_range'])
+def test_p_sample_is_the_ancestral_step(variance_type):
+    """x_{s-1} = mean + exp(log_var / 2) noise for s > 0 and the mean at s = 0 (DiT), with the
+    ``adjust`` hook applied to the step before sampling."""
+    schedule = DiffusionSchedule(dict(num_train_timesteps=100, variance_type=variance_type), 10)
+    g = torch.Generator().manual_seed(0)
+    x_t = torch.randn(3, 2, 4, 4, generator=g)
+    output = torch.randn(3, 4 if variance_type == 'learned_range' else 2, 4, 4, generator=g).tanh()
+    noise = torch.randn(x_t.shape, generator=g)
+    for index in (0, 1, 7):
+        base = schedule.p_mean_variance(output, x_t, index)
+        step = schedule.p_sample(output, x_t, index, noise=noise)
+        expected = base['mean'] + (0.5 * base['log_variance']).exp() * noise if index else base[
+            'mean']
+        torch.testing.assert_close(step['sample'], expected)
+        torch.testing.assert_close(step['pred_xstart'], base['pred_xstart'])
+        # the hook's mean and variance are what is sampled and returned
+        adjusted = schedule.p_sample(output, x_t, index, noise=noise, adjust=shift_step)
+        mean, log_variance = shift_step(base['mean'], base['log_variance'], x_t, index)
+        torch.testing.assert_close(adjusted['mean'], mean)
+        torch.testing.assert_close(adjusted['variance'], log_variance.exp())
+        expected = mean + (0.5 * log_variance).exp() * noise if index else mean
+        torch.testing.assert_close(adjusted['sample'], expected)
+        assert not torch.allclose(adjusted['sample'], step['sample'])
+
+
+def test_p_sample_draws_from_the_generator_except_at_the_last_step():
+    schedule = DiffusionSchedule(dict(num_train_timesteps=100), 10)
+    x_t, output = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    drawn = schedule.p_sample(output, x_t, 5, generator=torch.Generator().manual_seed(3))
+    noise = torch.randn(x_t.shape, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(drawn['sample'], schedule.p_sample(output, x_t, 5, noise)['sample'])
+    g = torch.Generator().manual_seed(3)
+    schedule.p_sample(output, x_t, 0, generator=g)
+    torch.testing.assert_close(torch.randn(x_t.shape, generator=g), noise)  # nothing drawn
+
+
+def test_p_sample_per_sample_indices_equal_scalar_indices():
+    schedule = DiffusionSchedule(dict(num_train_timesteps=100, variance_type='fixed_large'), 10)
+    g = torch.Generator().manual_seed(1)
+    x_t, output, noise = torch.randn(3, 3, 2, 4, 4, generator=g)
+    index = torch.tensor([0, 4, 9])
+    batched = schedule.p_sample(output, x_t, index, noise=noise, adjust=shift_step)
+    for row, i in enumerate(index.tolist()):
+        single = schedule.p_sample(output[row:row + 1], x_t[row:row + 1], i, noise[row:row + 1],
+                                   adjust=shift_step)
+        for name in ('mean', 'log_variance', 'sample'):
+            torch.testing.assert_close(batched[name][row:row + 1], single[name])
+    torch.testing.assert_close(batched['sample'][0], batched['mean'][0])

@@ -229,8 +229,87 @@ def give_lvis_eval_numpy_float():
     return 'on-import'
 
 
+class _CudaWithoutDevices(types.ModuleType):
+    """torch.cuda as mmengine.dist.utils sees it on a machine without CUDA: no device to select."""
+
+    def set_device(self, device):
+        """Nothing to select: the process runs on the CPU."""
+
+    def __getattr__(self, name):
+        import torch
+        return getattr(torch.cuda, name)
+
+
+class _TorchWithoutCudaDevices(types.ModuleType):
+    """torch as mmengine.dist.utils sees it on a machine without CUDA (see
+    :func:`let_mmengine_launchers_run_without_cuda`)."""
+
+    cuda = _CudaWithoutDevices('torch.cuda')
+
+    def __getattr__(self, name):
+        import torch
+        return getattr(torch, name)
+
+
+class _DistributedWithoutNccl(types.ModuleType):
+    """torch.distributed as mmengine.dist.utils sees it on a machine without CUDA: a request for
+    nccl, which needs CUDA, starts gloo."""
+
+    @staticmethod
+    def init_process_group(backend=None, *args, **kwargs):
+        import torch.distributed
+        if backend == 'nccl':
+            warnings.warn('genrep.compat: no CUDA on this machine, so the process group uses the '
+                          "'gloo' backend instead of the 'nccl' one the config asks for")
+            backend = 'gloo'
+        return torch.distributed.init_process_group(backend, *args, **kwargs)
+
+    def __getattr__(self, name):
+        import torch.distributed
+        return getattr(torch.distributed, name)
+
+
+def let_mmengine_launchers_run_without_cuda():
+    """Let ``--launcher pytorch`` (tools/dist_train.sh) and ``--launcher slurm`` start on CPUs.
+
+    Breaks: mmengine 0.10.7 ``mmengine/dist/utils.py``: ``_init_dist_pytorch`` and
+    ``_init_dist_slurm`` call ``torch.cuda.set_device(local_rank)`` before
+    ``init_process_group`` whatever the backend, so on a machine without CUDA every rank dies with
+    ``AttributeError: module 'torch._C' has no attribute '_cuda_setDevice'`` (CPU build of torch;
+    "no CUDA GPUs are available" on a CUDA build); and the backend the Runner asks for by default,
+    ``nccl``, cannot run without CUDA either.
+
+    Fix: only the module ``mmengine.dist.utils`` gets, as its globals ``torch`` and ``torch_dist``,
+    views of torch in which ``torch.cuda.set_device`` does nothing and
+    ``init_process_group(backend='nccl')`` starts ``gloo`` (with a warning); torch itself and every
+    other module are unchanged. Safe because there is no CUDA device to select and nccl cannot run:
+    what the launchers would have done next (rank, world size and master address from the
+    environment, ``init_process_group``) is unchanged. Applied only where CUDA is absent and none of
+    the accelerators mmengine selects instead (MLU, NPU, MUSA) is present. Tested in
+    ``tests/test_engine/test_distributed.py``.
+
+    Returns:
+        str: 'not-needed' (CUDA or another accelerator is present), 'absent' (no mmengine),
+        'patched' or 'already-patched'.
+    """
+    if importlib.util.find_spec('mmengine') is None:
+        return 'absent'
+    import torch
+    if torch.cuda.is_available():
+        return 'not-needed'
+    from mmengine.device import is_mlu_available, is_musa_available, is_npu_available
+    if is_mlu_available() or is_npu_available() or is_musa_available():
+        return 'not-needed'
+    from mmengine.dist import utils as dist_utils
+    if isinstance(dist_utils.torch, _TorchWithoutCudaDevices):
+        return 'already-patched'
+    dist_utils.torch = _TorchWithoutCudaDevices('torch')
+    dist_utils.torch_dist = _DistributedWithoutNccl('torch.distributed')
+    return 'patched'
+
+
 FIXES = (define_torchvision_nms_schemas, allow_mmengine_checkpoint_globals,
-         give_lvis_eval_numpy_float)
+         give_lvis_eval_numpy_float, let_mmengine_launchers_run_without_cuda)
 
 
 def apply_all():

@@ -12,6 +12,9 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from genrep.engine.config_checks import validate_config
+from genrep.engine.runner_utils import resolve_start, use_resumable_loops
+
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Train a model')
@@ -22,8 +25,12 @@ def parse_args():
         nargs='?',
         type=str,
         const='auto',
-        help='resume from the given checkpoint, or, without a path, from the latest checkpoint '
-        'in the work dir')
+        help='resume from the given checkpoint, or, without a path, from the newest readable '
+        'checkpoint in the work dir (with none, start as the config says, from its load_from)')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='train anew into a work dir that already holds checkpoints, replacing them')
     parser.add_argument(
         '--amp', action='store_true', default=False, help='enable automatic mixed precision')
     parser.add_argument(
@@ -67,12 +74,9 @@ def main():
     if args.amp:
         setup_amp(cfg)
 
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = args.resume
+    validate_config(cfg, args.config)
+    resolve_start(cfg, args.resume, args.overwrite)
+    use_resumable_loops(cfg)
 
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()

@@ -1,14 +1,22 @@
 """Training machinery: optim wrappers and hooks registered in genrep's registries;
 ``genrep.registry`` imports this package lazily."""
+from .checkpoints import (CheckpointError, CheckpointHook, find_resumable_checkpoint,
+                          read_last_checkpoint, verify_checkpoint)
+from .guards import NonFiniteCheckHook
 from .hooks import GenerationEvalHook, SemanticEMAHook, semantic_ema_update
 from .optim_wrappers import (AmpGradientAlignOptimWrapper, GradientAlignment,
                              GradientAlignOptimWrapper, aligned_gradient, gradient_cosine,
                              parallel_orthogonal_split, retention_factor,
                              symmetric_aligned_gradient)
+from .resume import (RandomStateHook, ResumableEpochBasedTrainLoop, ResumableIterBasedTrainLoop,
+                     capture_random_states, restore_random_states)
 
 __all__ = [
     'GradientAlignOptimWrapper', 'AmpGradientAlignOptimWrapper', 'GradientAlignment',
     'parallel_orthogonal_split', 'gradient_cosine', 'retention_factor', 'aligned_gradient',
     'symmetric_aligned_gradient', 'SemanticEMAHook', 'semantic_ema_update',
-    'GenerationEvalHook'
+    'GenerationEvalHook', 'CheckpointHook', 'CheckpointError', 'find_resumable_checkpoint',
+    'read_last_checkpoint', 'verify_checkpoint', 'NonFiniteCheckHook', 'RandomStateHook',
+    'ResumableEpochBasedTrainLoop', 'ResumableIterBasedTrainLoop', 'capture_random_states',
+    'restore_random_states'
 ]

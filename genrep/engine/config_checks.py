@@ -1,0 +1,120 @@
+"""Checks of a merged config before anything is built, each failure one line naming the config file
+and the key: hook arguments (a typo in ``default_hooks.checkpoint`` otherwise fails at the first
+save, an epoch later) and class counts (``model.head.num_classes=5`` on 10-class data otherwise
+ends in ``IndexError: Target 7 is out of bounds`` inside the loss)."""
+import inspect
+from typing import Any, Iterator, List, Optional, Tuple
+
+from mmengine.config import Config
+from mmengine.hooks import CheckpointHook as MMEngineCheckpointHook
+from mmengine.registry import DATASETS, HOOKS, DefaultScope
+
+DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+class ConfigError(ValueError):
+    """A config that cannot work; the message names the config file and the key."""
+
+
+def validate_config(cfg: Config, filename: str) -> None:
+    """Check the hooks' arguments and the model's class counts against the datasets; raise
+    :class:`ConfigError` at the first problem."""
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+        check_hook_arguments(cfg, filename)
+        check_class_counts(cfg, filename)
+
+
+def _lookup(registry, type_name, scope: Optional[str] = None):
+    """The class a config's ``type`` names, resolved as the Runner's build would (the default
+    scope, or the config's ``_scope_``)."""
+    if inspect.isclass(type_name):
+        return type_name
+    if not isinstance(type_name, str):
+        return None
+    with registry.switch_scope_and_registry(scope) as scoped:
+        return scoped.get(type_name)
+
+
+def _hook_configs(cfg: Config) -> Iterator[Tuple[str, dict]]:
+    for name, hook in (cfg.get('default_hooks') or {}).items():
+        if isinstance(hook, dict):
+            yield f'default_hooks.{name}', hook
+    for index, hook in enumerate(cfg.get('custom_hooks') or []):
+        if isinstance(hook, dict):
+            yield f'custom_hooks.{index}', hook
+
+
+def check_hook_arguments(cfg: Config, filename: str) -> None:
+    """Every key of every hook config must be an argument of the hook's class.
+
+    A hook class taking ``**kwargs`` accepts any key, except mmengine's CheckpointHook, which hands
+    them to ``Runner.save_checkpoint``, where none fits.
+    """
+    for path, hook_cfg in _hook_configs(cfg):
+        hook_type = hook_cfg.get('type')
+        hook_cls = _lookup(HOOKS, hook_type, hook_cfg.get('_scope_'))
+        if hook_cls is None:
+            raise ConfigError(f'{filename}: {path}.type={hook_type!r} is not a registered hook')
+        params = inspect.signature(hook_cls.__init__).parameters
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        known = {name for name, p in params.items()
+                 if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        if issubclass(hook_cls, MMEngineCheckpointHook):
+            # mmengine's hands **kwargs to Runner.save_checkpoint, which takes none of them;
+            # genrep's passes its **kwargs to mmengine's and refuses the rest.
+            takes_any = False
+            known |= set(inspect.signature(MMEngineCheckpointHook.__init__).parameters)
+        known -= {'self', 'kwargs'}
+        unknown = sorted(set(hook_cfg) - known - {'type', 'priority', '_scope_'})
+        if unknown and not takes_any:
+            raise ConfigError(f'{filename}: {path}.{unknown[0]}: {hook_cls.__name__} has no '
+                              f'argument {unknown[0]!r} (it takes {sorted(known)})')
+
+
+def _num_classes_keys(node: Any, path: str) -> Iterator[Tuple[str, int]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == 'num_classes' and isinstance(value, int):
+                yield f'{path}.{key}', value
+            else:
+                yield from _num_classes_keys(value, f'{path}.{key}')
+    elif isinstance(node, (list, tuple)):
+        for index, value in enumerate(node):
+            yield from _num_classes_keys(value, f'{path}.{index}')
+
+
+def dataset_classes(dataset_cfg: Optional[dict]) -> Optional[Tuple[str, List[str]]]:
+    """(dataset type, class names) of a dataset config, from its ``metainfo`` or its class's
+    ``METAINFO``, looking inside dataset wrappers; None where they are not known up front."""
+    if not isinstance(dataset_cfg, dict):
+        return None
+    classes = (dataset_cfg.get('metainfo') or {}).get('classes')
+    dataset_type = dataset_cfg.get('type')
+    dataset_cls = _lookup(DATASETS, dataset_type, dataset_cfg.get('_scope_'))
+    if classes is None and dataset_cls is not None:
+        classes = (getattr(dataset_cls, 'METAINFO', None) or {}).get('classes')
+    if classes is not None:
+        return getattr(dataset_cls, '__name__', str(dataset_type)), list(classes)
+    inner = dataset_cfg.get('dataset') or (dataset_cfg.get('datasets') or [None])[0]
+    return dataset_classes(inner)
+
+
+def check_class_counts(cfg: Config, filename: str) -> None:
+    """Every ``num_classes`` in the model (and the top-level data preprocessor) must equal the
+    number of classes of the datasets the config trains and evaluates on."""
+    counts = list(_num_classes_keys(cfg.get('model'), 'model'))
+    counts += list(_num_classes_keys(cfg.get('data_preprocessor'), 'data_preprocessor'))
+    if not counts:
+        return
+    for loader in DATALOADERS:
+        loader_cfg = cfg.get(loader)
+        found = dataset_classes(loader_cfg.get('dataset')) if isinstance(loader_cfg, dict) else None
+        if found is None:
+            continue
+        dataset_type, classes = found
+        for key, value in counts:
+            if value != len(classes):
+                raise ConfigError(
+                    f'{filename}: {key}={value} but {loader}.dataset ({dataset_type}) has '
+                    f'{len(classes)} classes (its metainfo classes); set {key}={len(classes)} or '
+                    f'give the dataset metainfo=dict(classes=[...]) with {value} names')

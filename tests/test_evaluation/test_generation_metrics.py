@@ -1,6 +1,7 @@
-"""FID, IS and CAS with the Fashion-MNIST feature net (tiny and random here: no training in tests),
-GenerationMetric's process/compute path, the real-statistics cache, and the feature net's
-checkpoint and training tool."""
+"""FID, IS, precision / recall and CAS with the Fashion-MNIST feature net (tiny and random here: no
+training in tests), GenerationMetric's process/compute path, the real-statistics cache, and the
+feature net's checkpoint and training tool. The ImageNet feature spaces are in
+test_feature_extractors.py."""
 import importlib.util
 import os.path as osp
 
@@ -11,13 +12,12 @@ from data_fixtures import write_fashion_mnist
 from mmengine.evaluator import Evaluator
 from mmpretrain.structures import DataSample
 from scipy import linalg
-from torchmetrics.image.fid import FrechetInceptionDistance
-from torchmetrics.image.inception import InceptionScore
 
 from genrep.evaluation.metrics.feature_net import (FashionMNISTFeatureNet, FeatureNetOutput,
                                                    load_feature_net, save_feature_net,
                                                    to_feature_net_input)
-from genrep.evaluation.metrics.generation import GenerationMetric, to_uint8_image
+from genrep.evaluation.metrics.generation import (GenerationMetric, generation_scores,
+                                                  to_uint8_image)
 from genrep.registry import METRICS, MODELS
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -49,10 +49,9 @@ def noised(imgs, sigma, seed=0):
 
 
 def fid_of(net, real, fake):
-    fid = FrechetInceptionDistance(feature=FeatureNetOutput(net, 'features'))
-    fid.update(real, real=True)
-    fid.update(fake, real=False)
-    return float(fid.compute())
+    """FID of GenerationMetric, the real images handed over with the samples."""
+    return run_metric(samples_of(fake, reals=real), feature_net=net, real_dataset=None,
+                      is_splits=2)['generation/fid']
 
 
 def test_fid_of_a_set_with_itself_is_zero_and_grows_with_noise(net, images):
@@ -62,25 +61,94 @@ def test_fid_of_a_set_with_itself_is_zero_and_grows_with_noise(net, images):
 
 
 def test_fid_matches_scipy(net, images):
+    """torch-fidelity's FID (eigenvalues of sigma1 sigma2) equals the textbook formula with
+    scipy's matrix square root."""
     fake = noised(images, 0.3)
     with torch.no_grad():
         f1 = net.features(to_feature_net_input(images)).double().numpy()
-        f2 = net.features(fake).double().numpy()
+        f2 = net.features(to_feature_net_input(to_uint8_image_batch(fake))).double().numpy()
     mu1, mu2 = f1.mean(0), f2.mean(0)
     s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
     expected = ((mu1 - mu2)**2).sum() + np.trace(s1 + s2 - 2 * linalg.sqrtm(s1 @ s2).real)
-    assert fid_of(net, images, fake) == pytest.approx(expected, rel=1e-4)
+    assert fid_of(net, images, fake) == pytest.approx(expected, rel=1e-5)
+
+    # The same on fixed features with fewer samples than dimensions (singular covariances).
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(20, 32)), 0.5 + 2 * rng.normal(size=(30, 32))
+    sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    expected = (((a.mean(0) - b.mean(0))**2).sum()
+                + np.trace(sa + sb - 2 * linalg.sqrtm(sa @ sb).real))
+    scores = generation_scores(torch.from_numpy(a), torch.zeros(20, 2),
+                               dict(mu=b.mean(0), sigma=sb), torch.from_numpy(b), is_splits=1)
+    assert scores['fid'] == pytest.approx(expected, rel=1e-6)
 
 
-@pytest.mark.filterwarnings('ignore:Metric `InceptionScore` will save')
 def test_inception_score_of_uniform_logits_is_one(images):
     net = FashionMNISTFeatureNet(channels=(4, 8), feature_dim=16)
     torch.nn.init.zeros_(net.classifier[-1].weight)
     torch.nn.init.zeros_(net.classifier[-1].bias)
-    inception_score = InceptionScore(feature=FeatureNetOutput(net, 'logits'), splits=3)
-    inception_score.update(images)
-    mean, _ = inception_score.compute()
-    assert float(mean) == pytest.approx(1.0, abs=1e-6)
+    scores = run_metric(samples_of(images[:40], reals=images[40:80]), feature_net=net,
+                        real_dataset=None, is_splits=3)
+    assert scores['generation/is'] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_inception_score_of_confident_balanced_logits_is_the_class_count():
+    """One-hot predictions spread evenly over K classes: exp(KL(p(y|x) || p(y))) = K."""
+    logits = torch.full((40, 4), -1e4)
+    logits[torch.arange(40), torch.arange(40) % 4] = 0
+    features = torch.randn(40, 5, generator=torch.Generator().manual_seed(0))
+    moments = dict(mu=np.zeros(5), sigma=np.eye(5))
+    scores = generation_scores(features, logits, moments, features, is_splits=1)
+    assert scores['is_mean'] == pytest.approx(4.0, rel=1e-6)
+
+
+def brute_force_precision_recall(fake, real, k):
+    """Kynkäänniemi et al. (2019) by explicit loops: a point is in the manifold of a set when it
+    is within the distance from some member to that member's k-th nearest other member."""
+    def radii(points):
+        return [sorted(np.linalg.norm(points - p, axis=1))[k] for p in points]  # [0] is p itself
+
+    def coverage(queries, points):
+        r = radii(points)
+        return np.mean([any(np.linalg.norm(q - p) <= r_p for p, r_p in zip(points, r))
+                        for q in queries])
+
+    return coverage(fake, real), coverage(real, fake)
+
+
+@pytest.mark.parametrize('shift', [0.0, 1.5, 4.0])
+def test_precision_recall_equal_brute_force(shift):
+    rng = np.random.default_rng(int(shift * 10))
+    real = rng.normal(size=(60, 3))
+    # Generated: a narrower cloud (high precision, low recall) moved by ``shift``.
+    fake = 0.4 * rng.normal(size=(60, 3)) + shift
+    expected = brute_force_precision_recall(fake, real, k=3)
+    moments = dict(mu=real.mean(0), sigma=np.cov(real, rowvar=False))
+    scores = generation_scores(torch.from_numpy(fake), torch.zeros(60, 2), moments,
+                               torch.from_numpy(real), is_splits=1, prc_k=3)
+    # torch-fidelity averages in float32; one point more or less would move a score by 1/60.
+    assert (scores['precision'], scores['recall']) == pytest.approx(expected, abs=1e-6)
+    if shift == 0.0:
+        assert scores['precision'] > 0.9 and scores['recall'] < 0.6, scores
+    if shift == 4.0:
+        assert scores['precision'] == 0.0 and scores['recall'] == 0.0
+
+
+def test_precision_recall_of_constructed_sets():
+    """Real: the points 0..9 on a line. Generated: real points 0..4 plus 5 points far away.
+    Precision 0.5: exactly the 5 copies lie in a real point's ball. Recall with k = 3: among the
+    generated, point 4's radius is 3 (its 3rd nearest other point is 1), so it covers the real
+    points up to 7; 8 and 9 are beyond every generated ball (the far points' radii are <= 1.5):
+    recall 0.8."""
+    real = torch.stack([torch.arange(10.), torch.zeros(10)], 1)
+    far = torch.stack([100 + 0.5 * torch.arange(5.), torch.zeros(5)], 1)
+    fake = torch.cat([real[:5], far])
+    moments = dict(mu=real.double().mean(0).numpy(), sigma=np.eye(2))
+    scores = generation_scores(fake, torch.zeros(10, 2), moments, real, is_splits=1, prc_k=3)
+    assert scores['precision'] == pytest.approx(0.5)
+    assert scores['recall'] == pytest.approx(0.8)
+    with pytest.raises(ValueError, match='prc_k=3 need more than 3 generated'):
+        generation_scores(fake[:3], torch.zeros(3, 2), moments, real, prc_k=3)
 
 
 def test_feature_net_input_formats(net, images):
@@ -132,7 +200,8 @@ def test_generation_metric_names_and_cas(net, images):
     right = run_metric(samples_of(fakes, predicted, images[100:200]), feature_net=net,
                        real_dataset=None, is_splits=2)
     assert set(right) == {'generation/fid', 'generation/is', 'generation/is_std',
-                          'generation/cas'}
+                          'generation/precision', 'generation/recall', 'generation/cas'}
+    assert 0.0 <= right['generation/precision'] <= 1.0 and 0.0 <= right['generation/recall'] <= 1
     assert right['generation/cas'] == 1.0
     assert right['generation/fid'] > 0 and right['generation/is'] >= 1.0
 
@@ -149,34 +218,51 @@ def test_generation_metric_names_and_cas(net, images):
 def test_real_statistics_from_a_dataset_are_cached(net, images, tmp_path):
     root = write_fashion_mnist(tmp_path / 'fmnist', num_train=40, num_test=4, suffix='')
     real_dataset = dict(type='genrep.FashionMNIST', data_root=str(root), split='train')
-    stats_file = tmp_path / 'cache' / 'real_stats.pth'
+    stats_dir = tmp_path / 'cache'
     samples = samples_of(images[:50])
     first = run_metric(samples, feature_net=net, real_dataset=real_dataset,
-                       real_stats_file=str(stats_file), is_splits=2)
-    assert stats_file.is_file()
+                       real_stats_dir=str(stats_dir), is_splits=2)
+    [stats_file] = stats_dir.glob('real_stats_fmnist_*.pth')
+
+    # The dataset's moments equal those of the same images handed over with the samples.
+    from genrep.datasets import FashionMNIST
+    train = FashionMNIST(data_root=str(root), split='train')
+    reals = [to_uint8_image(train[i]['img']) for i in range(40)]
+    paired = run_metric(samples_of(images[:40], reals=reals), feature_net=net,
+                        real_dataset=None, is_splits=2)
+    with_dataset = run_metric(samples[:40], feature_net=net, real_dataset=real_dataset,
+                              real_stats_dir=str(stats_dir), is_splits=2)
+    for key in ('generation/fid', 'generation/precision', 'generation/recall'):
+        assert with_dataset[key] == pytest.approx(paired[key], rel=1e-6), key
 
     # The same statistics, from the file: the dataset is not read again.
     (root / 'train-images-idx3-ubyte').unlink()
     second = run_metric(samples, feature_net=net, real_dataset=real_dataset,
-                        real_stats_file=str(stats_file), is_splits=2)
-    assert second['generation/fid'] == pytest.approx(first['generation/fid'])
+                        real_stats_dir=str(stats_dir), is_splits=2)
+    assert second == pytest.approx(first)
 
-    # Another feature net may not use them.
+    # Another feature net has its own file; a file whose recorded identity differs is refused.
     other = FashionMNISTFeatureNet(channels=(4, 8), feature_dim=16)
-    with pytest.raises(ValueError, match='feature_net_sha256'):
+    metric = GenerationMetric(feature_net=other, real_dataset=real_dataset,
+                              real_stats_dir=str(stats_dir))
+    assert metric.real_stats_file('fmnist') != str(stats_file)
+    stats_file.rename(metric.real_stats_file('fmnist'))
+    with pytest.raises(ValueError, match='weights_sha256'):
         run_metric(samples, feature_net=other, real_dataset=real_dataset,
-                   real_stats_file=str(stats_file), is_splits=2)
+                   real_stats_dir=str(stats_dir), is_splits=2)
 
 
 def test_default_cache_file_sits_next_to_the_checkpoint(net, tmp_path):
     checkpoint = tmp_path / 'feature_net' / 'fmnist_feature_net.pth'
     save_feature_net(net, str(checkpoint), test_accuracy=0.1)
     metric = GenerationMetric(feature_net=str(checkpoint))
-    assert osp.dirname(metric.real_stats_file) == str(checkpoint.parent)
-    assert osp.basename(metric.real_stats_file).startswith('fid_real_stats_')
+    assert osp.dirname(metric.real_stats_file('fmnist')) == str(checkpoint.parent)
+    assert osp.basename(metric.real_stats_file('fmnist')).startswith('real_stats_fmnist_')
     other_split = GenerationMetric(feature_net=str(checkpoint),
                                    real_dataset=dict(type='genrep.FashionMNIST', split='test'))
-    assert other_split.real_stats_file != metric.real_stats_file
+    assert other_split.real_stats_file('fmnist') != metric.real_stats_file('fmnist')
+    fewer = GenerationMetric(feature_net=str(checkpoint), num_real=1000)
+    assert fewer.real_stats_file('fmnist') != metric.real_stats_file('fmnist')
 
 
 def test_feature_net_checkpoint_round_trip(net, images, tmp_path):

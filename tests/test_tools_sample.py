@@ -1,0 +1,124 @@
+"""tools/sample.py as a user runs it: the standard .npz (arr_0 uint8 NHWC, arr_1 labels) beside the
+grid, argument checks ending in one clear line, and a stopped run resumed chunk by chunk."""
+import importlib.util
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from test_tools import last_line, run_tool
+
+from genrep.apis import init_model
+
+CONFIG = 'tests/data/configs/fmnist_genrep_tiny_stage2.py'
+
+
+def load_sample_tool(repo_root):
+    spec = importlib.util.spec_from_file_location('sample_tool',
+                                                  osp.join(repo_root, 'tools', 'sample.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def tool():
+    from conftest import REPO_ROOT
+    return load_sample_tool(REPO_ROOT)
+
+
+@pytest.fixture(scope='module')
+def model():
+    from conftest import REPO_ROOT
+    torch.manual_seed(0)
+    return init_model(osp.join(REPO_ROOT, CONFIG))
+
+
+@pytest.fixture(scope='module')
+def checkpoint(model, tmp_path_factory):
+    path = tmp_path_factory.mktemp('ckpt') / 'model.pth'
+    torch.save({'state_dict': model.state_dict()}, path)
+    return path
+
+
+def test_sample_tool_writes_the_standard_npz_and_the_grid(repo_root, checkpoint, tmp_path):
+    grid = tmp_path / 'out' / 'grid.png'
+    proc = run_tool(repo_root, 'sample.py', CONFIG, str(checkpoint), '--out', str(grid),
+                    '--per-class', '3', '--grid-rows', '2', '--steps', '2', '--classes', '1',
+                    '4', '7', '--batch-size', '4')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    drawn = np.load(tmp_path / 'out' / 'grid.npz')
+    assert sorted(drawn.files) == ['arr_0', 'arr_1']
+    images, labels = drawn['arr_0'], drawn['arr_1']
+    assert images.dtype == np.uint8 and images.shape == (9, 32, 32, 1)
+    assert labels.tolist() == [1, 1, 1, 4, 4, 4, 7, 7, 7]
+    assert images.std() > 0
+    # The grid: a column per class, the first 2 samples of each; its pixels are the .npz's.
+    picture = np.asarray(Image.open(grid))
+    assert picture.shape == (2 * 32, 3 * 32)
+    np.testing.assert_array_equal(picture[32:64, 64:96], images[7, ..., 0])
+    assert not (tmp_path / 'out' / 'grid.partial').exists()
+    assert '9/9' in proc.stdout  # the progress bar's last state
+
+
+def test_bad_arguments_are_one_clear_line(tool, checkpoint, capsys):
+    for argv, message in ((['--steps', '0'], '--steps must be >= 1, got 0'),
+                          (['--per-class', '-1'], '--per-class must be >= 1'),
+                          (['--out', 'grid.jpg'], 'the grid is a .png file')):
+        with pytest.raises(SystemExit):
+            tool.parse_args([CONFIG, str(checkpoint), *argv])
+        assert message in capsys.readouterr().err.strip().splitlines()[-1]
+
+    with pytest.raises(ValueError) as info:
+        tool.check_classes([3, 10, -1], 10, CONFIG)
+    assert str(info.value) == f'--classes [10, -1]: {CONFIG} draws classes 0..9'
+    tool.check_classes([0, 9], 10, CONFIG)
+
+
+def test_class_out_of_range_from_the_command_line(repo_root, checkpoint, tmp_path):
+    proc = run_tool(repo_root, 'sample.py', CONFIG, str(checkpoint), '--out',
+                    str(tmp_path / 'g.png'), '--classes', '2', '10', '--steps', '2')
+    assert proc.returncode != 0
+    assert last_line(proc) == f'ValueError: --classes [10]: {CONFIG} draws classes 0..9'
+    assert not (tmp_path / 'g.npz').exists()
+
+
+class Interrupted(Exception):
+    pass
+
+
+class CountingModel:
+    """The model, its sample_classes calls counted; it stops after ``stop_after`` calls."""
+
+    def __init__(self, model, stop_after=None):
+        self.model, self.stop_after, self.calls = model, stop_after, []
+
+    def sample_classes(self, classes, per_class, num_steps, seed, batch_size):
+        if self.stop_after is not None and len(self.calls) == self.stop_after:
+            raise Interrupted
+        self.calls.append(list(classes))
+        return self.model.sample_classes(classes, per_class, num_steps, seed, batch_size)
+
+
+def test_a_stopped_run_resumes_where_it_stopped(tool, model, tmp_path):
+    labels = torch.tensor([0, 0, 3, 3, 5, 5, 8])
+    identity = dict(run='test', steps=2)
+
+    reference = tool.draw_samples(CountingModel(model), labels, 1, 0, 3,
+                                  tool.PartialSamples(str(tmp_path / 'reference'), identity))
+
+    folder = str(tmp_path / 'resumed')
+    first = CountingModel(model, stop_after=2)
+    with pytest.raises(Interrupted):
+        tool.draw_samples(first, labels, 1, 0, 3, tool.PartialSamples(folder, identity))
+    assert first.calls == [[0, 0, 3], [3, 5, 5]]
+    second = CountingModel(model)
+    images, drawn = tool.draw_samples(second, labels, 1, 0, 3,
+                                      tool.PartialSamples(folder, identity))
+    assert second.calls == [[8]]  # only the chunk that was not finished
+    np.testing.assert_array_equal(images, reference[0])
+    np.testing.assert_array_equal(drawn, labels.numpy())
+
+    with pytest.raises(ValueError, match=r"another run \(different \['steps'\]\)"):
+        tool.PartialSamples(folder, dict(run='test', steps=3))

@@ -83,7 +83,8 @@ def test_cache_hit_skips_the_model(fake_model_dir, tmp_path):
 
     # Other names, other templates or other model files are misses, each cached in its own file.
     second.encode(['cat', 'dog'])
-    CountingTextEncoder(fake_model_dir, cache_dir=str(cache), templates=['{}']).encode(['dog', 'cat'])
+    other_templates = CountingTextEncoder(fake_model_dir, cache_dir=str(cache), templates=['{}'])
+    other_templates.encode(['dog', 'cat'])
     assert second.loads == 1 and len(list(cache.iterdir())) == 3
     (fake_model_dir / 'weights.bin').write_bytes(b'weights v2')
     third = CountingTextEncoder(fake_model_dir, cache_dir=str(cache))

@@ -1,9 +1,9 @@
 """Open-vocabulary classification by similarity to class-name text embeddings (appendix A.4).
 
 "To enable generalization to out-of-the-distribution classes, the model computes the similarity
-between pooled features and text embeddings of class labels"; the segmentation decoder compares class
-queries, the detector region features, with label embeddings the same way. One module does it for
-all three:
+between pooled features and text embeddings of class labels"; the segmentation decoder compares
+class queries, the detector region features, with label embeddings the same way. One module does it
+for all three:
 
     logits = s * cos(W f, e_k),    s = exp(log_s) clamped to s_max (CLIP's learned logit scale)
 
@@ -96,8 +96,8 @@ class TextEmbeddingClassifier(nn.Module):
     def forward(self, features: Tensor) -> Tensor:
         """Features [..., C] -> logits [..., N] (+1 with background): s * cos(W f, e_k)."""
         if features.shape[-1] != self.in_channels:
-            raise ValueError(f'TextEmbeddingClassifier: features must be [..., {self.in_channels}], '
-                             f'got {tuple(features.shape)}')
+            raise ValueError(f'TextEmbeddingClassifier: features must be '
+                             f'[..., {self.in_channels}], got {tuple(features.shape)}')
         projected = F.normalize(self.projection(features), dim=-1)
         classes = self.class_embeddings().to(projected.dtype)
         return self.logit_scale.to(projected.dtype) * projected @ classes.t()
@@ -179,8 +179,9 @@ class TextEmbeddingClsHead(ClsHead):
         """The last stage's pooled features [B, C] -> logits [B, N]."""
         pre_logits = self.pre_logits(feats)
         if pre_logits.dim() != 2:
-            raise ValueError(f'TextEmbeddingClsHead: expects pooled features [B, {self.in_channels}]'
-                             f' (add a GlobalAveragePooling neck), got {tuple(pre_logits.shape)}')
+            raise ValueError(f'TextEmbeddingClsHead: expects pooled features '
+                             f'[B, {self.in_channels}] (add a GlobalAveragePooling neck), got '
+                             f'{tuple(pre_logits.shape)}')
         return self.classifier(pre_logits)
 
     def set_class_names(self, class_names: Sequence[str]) -> None:

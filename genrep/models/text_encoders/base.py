@@ -54,7 +54,8 @@ def resolve_templates(templates: Union[str, Sequence[str]]) -> Tuple[str, ...]:
         raise ValueError('templates: expected at least one prompt template')
     for template in templates:
         if not isinstance(template, str) or template.count('{}') != 1:
-            raise ValueError(f'templates: {template!r} must be a string holding "{{}}" exactly once')
+            raise ValueError(
+                f'templates: {template!r} must be a string holding "{{}}" exactly once')
     return templates
 
 

@@ -1,4 +1,4 @@
-"""Where a head's class embeddings come from: a text encoder and class names, or given embeddings."""
+"""Where a head's class embeddings come from: a text encoder with class names, or embeddings."""
 import os.path as osp
 from typing import Optional, Sequence, Tuple, Union
 
@@ -42,8 +42,9 @@ def load_text_embeddings(owner: str, text_embeddings: Union[str, Tensor]) -> Ten
             if isinstance(loaded, dict):
                 loaded = loaded.get('embeddings')
         if not isinstance(loaded, Tensor):
-            raise ValueError(f'{owner}: text_embeddings={text_embeddings!r} holds no tensor (expected '
-                             f'.npy, or .pt/.pth with a tensor or a dict with "embeddings")')
+            raise ValueError(f'{owner}: text_embeddings={text_embeddings!r} holds no tensor '
+                             f'(expected .npy, or .pt/.pth with a tensor or a dict with '
+                             f'"embeddings")')
         text_embeddings = loaded
     if not isinstance(text_embeddings, Tensor) or text_embeddings.dim() != 2:
         raise ValueError(f'{owner}: text_embeddings must be an [N, D] tensor or a file of one, got '

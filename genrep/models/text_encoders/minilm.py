@@ -1,4 +1,4 @@
-"""all-MiniLM-L6-v2 (sentence-transformers) as a class-name encoder, loaded from local files only."""
+"""all-MiniLM-L6-v2 (sentence-transformers) as a class-name encoder, from local files only."""
 import json
 import os.path as osp
 from typing import List, Optional
@@ -46,9 +46,10 @@ class MiniLMTextEncoder(BaseTextEncoder):
 
     def __init__(self, model_dir: Optional[str] = None, max_length: int = 256, **kwargs):
         super().__init__(**kwargs)
-        self.model_dir = check_model_dir(
-            type(self).__name__, 'model_dir', packaged_minilm_dir() if model_dir is None else model_dir,
-            [('config.json', ), WEIGHT_FILES, TOKENIZER_FILES])
+        if model_dir is None:
+            model_dir = packaged_minilm_dir()
+        self.model_dir = check_model_dir(type(self).__name__, 'model_dir', model_dir,
+                                         [('config.json', ), WEIGHT_FILES, TOKENIZER_FILES])
         pooling_cfg = osp.join(self.model_dir, '1_Pooling', 'config.json')
         if osp.isfile(pooling_cfg):
             with open(pooling_cfg) as f:

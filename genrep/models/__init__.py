@@ -1,3 +1,4 @@
+from . import heads, text_encoders  # noqa: F401 (registers the text-embedding heads and encoders)
 from .backbones import DiffusionBackbone
 from .genrep import GenRep
 from .losses import GenerativeDistillationLoss, RepAlignLoss

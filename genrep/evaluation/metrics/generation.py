@@ -236,8 +236,8 @@ class GenerationMetric(BaseMetric):
             elif isinstance(feature_net, nn.Module):
                 net = feature_net
             else:
-                raise TypeError(f'feature_net must be a checkpoint path or a module (needed by '
-                                f"features='fmnist' and cas=True), got {type(feature_net).__name__}")
+                raise TypeError(f"feature_net (needed by features='fmnist' and cas=True) must be "
+                                f'a checkpoint path or a module, got {type(feature_net).__name__}')
         spaces = {name: build_feature_space(name, net, inception_weights)
                   for name in self.features}
         if cas and 'fmnist' not in spaces:

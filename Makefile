@@ -30,7 +30,7 @@ perception: install
 		--work-dir work_dirs/fmnist_unet_cls/test
 
 test: install
-	$(PYTHON) -m pytest tests
+	$(PYTHON) -m pytest
 
 test-slow: install
-	$(PYTHON) -m pytest tests -m slow
+	$(PYTHON) -m pytest -m slow

@@ -1,138 +1,142 @@
-"""Cost of one GenRep stage-2 training step, as ratios measured in one run.
+"""Cost of one GenRep training step against the perception-only step, as ratios measured in one run.
 
-Compares, on the same model and batch:
-  perception  a stage-1 step (task loss + L_gen_distil, plain OptimWrapper)
-  summed      a joint step whose two losses are simply added (plain OptimWrapper, one backward)
+The models are the main job's, built from the real configs (``--perception-config``: the model of
+`make perception`; ``--stage1-config`` / ``--stage2-config``: GenRep's stages):
+
+  perception  the perception-only model of `make perception` (cross-entropy, plain OptimWrapper):
+              the baseline that counts
+  stage1      GenRep stage 1 (cross-entropy + L_gen_distil with the teacher)
+  stage1_noteacher  stage 1 without the teacher (``posterior=None``): what the teacher costs
+  summed      stage 2's two losses simply added (one backward, plain OptimWrapper)
   stage2      the GenRep stage-2 step with gradient alignment (GradientAlignOptimWrapper)
-and prints the median step time of each and its ratio to `perception` and to `summed`, plus the
-peak memory of each (CUDA: max allocated; CPU: the peak RSS of the process). Each variant runs in a
-process of its own, so that the peaks do not mix.
 
-    python benchmarks/stage2_step.py [--device cuda] [--batch 64] [--steps 10]
+Variants are timed in interleaved rounds (A, B, C, ..., A, B, C, ...) on the same batch, so that a
+drift of the machine's speed hits all of them alike; each variant's median step time and its spread
+(the interquartile range) are printed, with the ratios of the medians to ``perception``.
+
+    python benchmarks/stage2_step.py [--device cuda] [--batch 128] [--rounds 10]
 """
 import argparse
-import json
-import resource
 import statistics
-import subprocess
-import sys
 import time
 
 import torch
-from mmengine.optim import OptimWrapper
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
 from mmpretrain.structures import DataSample
 
 import genrep  # noqa: F401
-from genrep.engine import GradientAlignOptimWrapper
-from genrep.models import GenRep
+from genrep.registry import MODELS, OPTIM_WRAPPERS
 
-SCHEDULER = dict(num_train_timesteps=1000, variance_type='learned_range', clip_sample=False)
-
-
-def model_cfg(stage, size, channels):
-    unet = dict(
-        type='genrep.UNet2DDenoiser',
-        config=dict(
-            sample_size=size, in_channels=1, out_channels=2, block_out_channels=channels,
-            layers_per_block=1,
-            down_block_types=('DownBlock2D', 'DownBlock2D', 'DownBlock2D', 'AttnDownBlock2D'),
-            up_block_types=('AttnUpBlock2D', 'UpBlock2D', 'UpBlock2D', 'UpBlock2D'),
-            norm_num_groups=8, num_class_embeds=11))
-    perception = dict(
-        type='mmpretrain.ImageClassifier',
-        backbone=dict(type='genrep.DiffusionBackbone', denoiser=unet),
-        neck=dict(type='mmpretrain.GlobalAveragePooling'),
-        head=dict(type='mmpretrain.LinearClsHead', num_classes=10, in_channels=channels[-1],
-                  loss=dict(type='mmpretrain.CrossEntropyLoss')),
-        data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor', num_classes=10,
-                               mean=[127.5], std=[127.5], to_rgb=False))
-    cfg = dict(
-        perception=perception, stage=stage,
-        schedule=dict(type='DiffusionSchedule', scheduler=SCHEDULER),
-        posterior=dict(type='ReverseChainPosterior', burn_in=2, thinning=2, temperature=0.1,
-                       schedule=dict(type='DiffusionSchedule', scheduler=SCHEDULER,
-                                     num_inference_steps=8)),
-        num_candidates=2, distill_images=16)
-    if stage == 2:
-        cfg.update(semantic_noise=dict(), rep_align=dict(hidden_channels=256))
-    return cfg
+CONFIGS = dict(
+    perception='configs/genrep/fmnist_unet_cls.py',
+    stage1='configs/genrep/fmnist_genrep_stage1.py',
+    stage2='configs/genrep/fmnist_genrep_stage2.py')
 
 
-class SummedLosses(GenRep):
-    """The joint step without alignment: L_percept + L_genera, one backward."""
+class SummedLosses(torch.nn.Module):
+    """A GenRep stage-2 model whose two losses are added: the joint step without alignment."""
 
-    def parse_losses(self, losses):
-        parsed, log_vars = super().parse_losses(losses)
-        return parsed['percept'] + parsed['genera'], log_vars
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def train_step(self, data, optim_wrapper):
+        with optim_wrapper.optim_context(self.model):
+            data = self.model.data_preprocessor(data, True)
+            losses = self.model._run_forward(data, mode='loss')
+        parsed, log_vars = self.model.parse_losses(losses)
+        optim_wrapper.update_params(sum(parsed.values()))
+        return log_vars
 
 
-def peak_memory(device):
+def build(config: str, device, **model_options):
+    """The model and optim wrapper of ``config`` (model options merged into its model)."""
+    cfg = Config.fromfile(config)
+    cfg.model.update(model_options)
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+        torch.manual_seed(0)
+        model = MODELS.build(cfg.model).to(device).train()
+        wrapper_cfg = dict(cfg.optim_wrapper)
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+        wrapper_cfg['optimizer'] = optimizer
+        wrapper = OPTIM_WRAPPERS.build({'type': 'OptimWrapper', **wrapper_cfg})
+    return model, wrapper
+
+
+def variants(args, device):
+    plain = dict(type='OptimWrapper')
+    perception, perception_wrapper = build(args.perception_config, device)
+    stage1, stage1_wrapper = build(args.stage1_config, device)
+    noteacher, noteacher_wrapper = build(args.stage1_config, device, posterior=None)
+    stage2, stage2_wrapper = build(args.stage2_config, device)
+    summed_model, _ = build(args.stage2_config, device)
+    summed_wrapper = OPTIM_WRAPPERS.build(
+        dict(plain, optimizer=torch.optim.AdamW(summed_model.parameters(), lr=1e-4)))
+    # The semantic EMA copy starts as the unified denoiser, as SemanticEMAHook sets it.
+    for model in (stage2, summed_model):
+        model.semantic_denoiser.load_state_dict(model.denoiser.state_dict())
+    return dict(
+        perception=(perception, perception_wrapper),
+        stage1=(stage1, stage1_wrapper),
+        stage1_noteacher=(noteacher, noteacher_wrapper),
+        summed=(SummedLosses(summed_model), summed_wrapper),
+        stage2=(stage2, stage2_wrapper))
+
+
+def timed_step(model, wrapper, data, device) -> float:
     if device.type == 'cuda':
-        return torch.cuda.max_memory_allocated(device)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    model.train_step(data, wrapper)
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
 
 
-def run(model, wrapper_cls, data, steps, device):
-    model.to(device).train()
-    wrapper = wrapper_cls(torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
-                                            lr=1e-4))
-    times = []
-    for i in range(steps + 2):
-        if device.type == 'cuda':
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        model.train_step(data, wrapper)
-        if device.type == 'cuda':
-            torch.cuda.synchronize(device)
-        if i >= 2:  # warm-up
-            times.append(time.perf_counter() - start)
-    return statistics.median(times), peak_memory(device)
+def quartiles(values):
+    q1, _, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else (values[0], 0, values[0])
+    return q1, q3
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--batch', type=int, default=32)
-    parser.add_argument('--steps', type=int, default=5)
-    parser.add_argument('--size', type=int, default=32)
-    parser.add_argument('--variant', choices=['perception', 'summed', 'stage2'],
-                        help='run one variant in this process (used by the driver)')
+    parser.add_argument('--batch', type=int, default=128, help='the main job trains at 128')
+    parser.add_argument('--rounds', type=int, default=10, help='timed rounds (after 2 warm-up)')
+    parser.add_argument('--only', nargs='+', help='variants to run (default: all)')
+    parser.add_argument('--perception-config', default=CONFIGS['perception'])
+    parser.add_argument('--stage1-config', default=CONFIGS['stage1'])
+    parser.add_argument('--stage2-config', default=CONFIGS['stage2'])
     args = parser.parse_args()
     device = torch.device(args.device)
-    channels = (16, 32, 64, 128)
+    torch.manual_seed(0)
     data = dict(
-        inputs=[torch.randint(0, 256, (1, args.size, args.size), dtype=torch.uint8)
-                for _ in range(args.batch)],
+        inputs=[torch.randint(0, 256, (1, 28, 28), dtype=torch.uint8) for _ in range(args.batch)],
         data_samples=[DataSample().set_gt_label(i % 10) for i in range(args.batch)])
+    # The configs pad to 32 x 32 in the pipeline; do it here.
+    data['inputs'] = [torch.nn.functional.pad(x, (2, 2, 2, 2)) for x in data['inputs']]
 
-    variants = dict(
-        perception=(GenRep, 1, OptimWrapper),
-        summed=(SummedLosses, 2, OptimWrapper),
-        stage2=(GenRep, 2, GradientAlignOptimWrapper),
-    )
-    if args.variant is not None:
-        model_cls, stage, wrapper_cls = variants[args.variant]
-        torch.manual_seed(0)
-        model = model_cls(**model_cfg(stage, args.size, channels))
-        seconds, memory = run(model, wrapper_cls, data, args.steps, device)
-        print(json.dumps(dict(seconds=seconds, memory=memory)))
-        return
+    runs = variants(args, device)
+    if args.only:
+        runs = {name: runs[name] for name in args.only}
+    times = {name: [] for name in runs}
+    for round_index in range(args.rounds + 2):
+        for name, (model, wrapper) in runs.items():
+            seconds = timed_step(model, wrapper, data, device)
+            if round_index >= 2:  # warm-up rounds
+                times[name].append(seconds)
 
-    results = {}
-    for name in variants:
-        out = subprocess.run([sys.executable, __file__, '--variant', name, '--device', args.device,
-                              '--batch', str(args.batch), '--steps', str(args.steps),
-                              '--size', str(args.size)], capture_output=True, text=True,
-                             check=True)
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        results[name] = (result['seconds'], result['memory'])
-    print(f'device={device} batch={args.batch} size={args.size} steps={args.steps}')
-    base_t, summed_t = results['perception'][0], results['summed'][0]
-    base_m = results['perception'][1]
-    for name, (seconds, memory) in results.items():
-        print(f'{name:>10}: {seconds * 1e3:8.1f} ms/step  x{seconds / base_t:5.2f} vs perception  '
-              f'x{seconds / summed_t:5.2f} vs summed  peak memory {memory / 2**20:8.1f} MiB '
-              f'(x{memory / base_m:4.2f})')
+    threads = torch.get_num_threads()
+    print(f'device={device} threads={threads} batch={args.batch} rounds={args.rounds} '
+          f'(interleaved)')
+    base = statistics.median(times['perception']) if 'perception' in times else None
+    for name, values in times.items():
+        median = statistics.median(values)
+        q1, q3 = quartiles(values)
+        ratio = f'x{median / base:5.2f} vs perception' if base else ''
+        print(f'{name:>17}: median {median * 1e3:8.1f} ms/step  IQR [{q1 * 1e3:7.1f}, '
+              f'{q3 * 1e3:7.1f}]  {ratio}')
 
 
 if __name__ == '__main__':

@@ -308,8 +308,45 @@ def let_mmengine_launchers_run_without_cuda():
     return 'patched'
 
 
+def keep_mmpretrain_multimodal_models_off():
+    """Let mmpretrain's models import where transformers 5 is installed.
+
+    Breaks: mmpretrain 1.2 ``mmpretrain/models/multimodal/__init__.py`` imports its BLIP, BLIP-2,
+    Flamingo, ... models whenever ``transformers>=4.28`` is installed
+    (``mmpretrain.utils.dependency.WITH_MULTIMODAL``); their code imports
+    ``apply_chunking_to_forward`` and ``prune_linear_layer`` from ``transformers.modeling_utils``,
+    which transformers 5 removed, so ``import mmpretrain.models`` (any classifier config) ends in
+    ``TypeError: NoneType takes no arguments``. transformers 5 is the one that installs beside
+    diffusers 0.42 (which needs huggingface-hub >= 1.32; transformers 4 refuses hub 1.x), and the
+    text encoders need it.
+
+    Fix: ``WITH_MULTIMODAL`` is set to False before ``mmpretrain.models`` is imported, so mmpretrain
+    registers placeholders for those models, exactly as it does where transformers is absent.
+    genrep uses none of them (a config that names one gets mmpretrain's own message that it needs
+    the multimodal dependencies). No-op where mmpretrain is absent or transformers is older than 5.
+
+    Returns:
+        str: 'absent', 'not-needed', 'patched', 'already-patched' or 'too-late' (mmpretrain.models
+        was imported before genrep).
+    """
+    if importlib.util.find_spec('mmpretrain') is None or importlib.util.find_spec(
+            'transformers') is None:
+        return 'absent'
+    from importlib.metadata import version
+    if int(version('transformers').split('.')[0]) < 5:
+        return 'not-needed'
+    from mmpretrain.utils import dependency
+    if not dependency.WITH_MULTIMODAL:
+        return 'already-patched'
+    if 'mmpretrain.models' in sys.modules:
+        return 'too-late'
+    dependency.WITH_MULTIMODAL = False
+    return 'patched'
+
+
 FIXES = (define_torchvision_nms_schemas, allow_mmengine_checkpoint_globals,
-         give_lvis_eval_numpy_float, let_mmengine_launchers_run_without_cuda)
+         give_lvis_eval_numpy_float, let_mmengine_launchers_run_without_cuda,
+         keep_mmpretrain_multimodal_models_off)
 
 
 def apply_all():

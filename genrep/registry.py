@@ -26,7 +26,10 @@ METRICS = Registry('metric', parent=MMENGINE_METRICS, locations=['genrep.evaluat
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, locations=['genrep.datasets'])
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, locations=['genrep.datasets'])
 
-# Registries with no OpenMMLab counterpart: estimators of log p(x|y) (Eq. 2-3) and noise schedules.
+# Registries with no OpenMMLab counterpart: estimators of log p(x|y) (Eq. 2-3), noise schedules and
+# task adapters.
 POSTERIORS = Registry('posterior', scope='genrep', locations=['genrep.diffusion'])
 DIFFUSION_SCHEDULERS = Registry(
     'diffusion scheduler', scope='genrep', locations=['genrep.diffusion'])
+# Task adapters: how GenRep reads a task's losses and class scores from a stock perception model.
+TASK_ADAPTERS = Registry('task adapter', scope='genrep', locations=['genrep.models.tasks'])

@@ -256,3 +256,24 @@ def test_lvis_fix_leaves_numpy_alone_and_is_idempotent():
     assert lvis.eval.np.float is float and lvis.eval.np.cumsum is np.cumsum
     assert compat.give_lvis_eval_numpy_float() == 'already-patched'
     assert not any(isinstance(finder, compat._PatchOnImport) for finder in sys.meta_path)
+
+
+def test_mmpretrain_models_fail_without_the_multimodal_fix():
+    # genrep's other fixes (torchvision) are needed to get this far; this one is undone.
+    result = run_python('import genrep\nfrom mmpretrain.utils import dependency\n'
+                        'dependency.WITH_MULTIMODAL = dependency.satisfy_requirement('
+                        "'transformers>=4.28.0')\nimport mmpretrain.models")
+    if result.returncode == 0:
+        pytest.skip('mmpretrain.models imports without the fix in this environment')
+    assert 'NoneType takes no arguments' in result.stderr or 'transformers' in result.stderr
+
+
+def test_mmpretrain_models_import_with_the_multimodal_fix():
+    """With genrep imported first, mmpretrain's models import and its classifiers build; the
+    multimodal models are placeholders, as where transformers is absent."""
+    result = run_python('import genrep\nimport mmpretrain.models\n'
+                        'from mmpretrain.registry import MODELS\n'
+                        "MODELS.build(dict(type='LinearClsHead', num_classes=3, in_channels=4))\n"
+                        "print(genrep.compat.keep_mmpretrain_multimodal_models_off())")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-1] in ('already-patched', 'not-needed', 'absent')

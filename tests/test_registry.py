@@ -50,17 +50,23 @@ def test_genrep_modules_resolve_from_other_scopes(toolkit):
 
 
 def test_every_public_module_class_is_registered():
-    """Each public nn.Module / dataset class exported by a genrep subpackage is in a registry."""
+    """Each public nn.Module / dataset class exported by a genrep subpackage is in a registry
+    (task adapters in TASK_ADAPTERS, other modules in MODELS)."""
     import torch.nn as nn
     from mmengine.dataset import BaseDataset
     from mmengine.hooks import Hook
+
+    from genrep.models.tasks import TaskAdapter
     for package, reg, base in (('genrep.models', registry.MODELS, nn.Module),
+                               ('genrep.models.tasks', registry.TASK_ADAPTERS, TaskAdapter),
                                ('genrep.engine', registry.HOOKS, Hook),
                                ('genrep.diffusion', registry.MODELS, nn.Module),
                                ('genrep.datasets', registry.DATASETS, BaseDataset)):
         module = importlib.import_module(package)
         for name in module.__all__:
             obj = getattr(module, name)
-            if isinstance(obj, type) and issubclass(obj, base) and not name.startswith(
-                    ('Diffusers', 'Base')):
-                assert reg.get(name) is obj, f'{package}.{name} is not registered'
+            if not isinstance(obj, type) or not issubclass(obj, base) or obj is TaskAdapter or (
+                    name.startswith(('Diffusers', 'Base'))):
+                continue
+            owner = registry.TASK_ADAPTERS if issubclass(obj, TaskAdapter) else reg
+            assert owner.get(name) is obj, f'{package}.{name} is not registered'

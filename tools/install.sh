@@ -28,12 +28,20 @@ PYEOF
 }
 step() { echo "[install] $*"; }
 
-if [ ! -d /usr/share/datasets/fashion-mnist ] && [ ! -d /usr/share/fashion-mnist ]; then
-  step "Debian package dataset-fashion-mnist"
+# Debian's data packages: Fashion-MNIST (the main job) and Tux Paint's photo cut-outs and
+# background photographs (the embedded scenes of the dense tasks; GPL, read from the installed paths).
+apt_pkgs=()
+{ [ -d /usr/share/datasets/fashion-mnist ] || [ -d /usr/share/fashion-mnist ]; } || apt_pkgs+=(dataset-fashion-mnist)
+[ -d /usr/share/tuxpaint/stamps/animals ] || apt_pkgs+=(tuxpaint-stamps-default)
+[ -d /usr/share/tuxpaint/templates ] || apt_pkgs+=(tuxpaint-data)
+if [ ${#apt_pkgs[@]} -gt 0 ]; then
+  step "Debian packages ${apt_pkgs[*]}"
   if command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}"
   else
-    echo "[install] apt-get not found: install Debian's dataset-fashion-mnist by hand" >&2
+    echo "[install] apt-get not found: install Debian's ${apt_pkgs[*]} by hand" >&2
+    exit 1
   fi
 fi
 

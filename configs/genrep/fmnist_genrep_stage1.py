@@ -2,51 +2,35 @@
 # the teacher p(y|x) estimated by the reverse chain of the same denoiser (Eq. 2-3), which reads the
 # denoiser's learned variance (improved DDPM). CPU-sized chain: 20 respaced steps of which the last
 # 6 run (strength 0.3: from t = 250; from pure noise the chain forgets the input on this small
-# model, see docs/decisions.md), burn-in m = 2, thinning k = 2 (paper: T = 200, m = 50, k = 2).
+# model, see docs/architecture.md), burn-in m = 2, thinning k = 2 (paper: T = 200, m = 50, k = 2).
 # Temperature 0.03: the NLL-fitted value of tools/analysis_tools/teacher_calibration.py on the
-# stage-0 checkpoint (teacher top-1 59% on 256 training images, ECE 0.079). The teacher covers the
-# head's top-2 classes plus the true one for 8 images of each batch, and its KL is weighted 8/128 so
-# that it counts per distilled image as much as the cross-entropy (Eq. 5 per image; weight 1 on the
-# 8-image mean cost 11 points of top-1 with this teacher, see docs/decisions.md). One epoch.
-_base_ = ['./fmnist_unet_cls.py']
-
-scheduler = dict(
-    num_train_timesteps=1000,
-    beta_schedule='linear',
-    variance_type='learned_range',
-    clip_sample=True)
+# stage-0 checkpoint. The teacher covers the head's top-2 classes plus the true one for 8 images of
+# each batch; each distilled image's KL counts as one image of the cross-entropy (the weighting is
+# computed from the batch, genrep/models/distillation.py). One epoch from the stage-0 checkpoint.
+_base_ = ['./fmnist_genrep_stage0.py']
 
 model = dict(
-    _delete_=True,
-    type='genrep.GenRep',
     stage=1,
-    perception={{_base_.model}},
-    schedule=dict(type='DiffusionSchedule', scheduler=scheduler),
     posterior=dict(
         type='ReverseChainPosterior',
-        schedule=dict(type='DiffusionSchedule', scheduler=scheduler, num_inference_steps=20),
+        schedule=dict(
+            type='DiffusionSchedule', scheduler={{_base_.scheduler}}, num_inference_steps=20),
         strength=0.3,
         burn_in=2,
         thinning=2,
         temperature=0.03),
-    distill_loss=dict(type='GenerativeDistillationLoss', loss_weight=0.0625),
+    distill_loss=dict(type='GenerativeDistillationLoss', loss_weight=1.0),
     num_candidates=2,
     distill_images=8,
 )
 
-# Top-1 and calibration (ECE, 15 bins, with a reliability diagram), at validation and test.
+# Top-1 and calibration (ECE, 15 bins; its reliability diagram goes to the run's visualizer, under
+# the work dir), validated after the epoch and at test.
 val_evaluator = [
     dict(type='Accuracy', topk=(1, )),
-    dict(
-        type='genrep.ExpectedCalibrationError',
-        n_bins=15,
-        out_file='work_dirs/fmnist_genrep_stage1/reliability_diagram.png'),
+    dict(type='genrep.ExpectedCalibrationError', n_bins=15),
 ]
 test_evaluator = val_evaluator
-train_cfg = dict(by_epoch=True, max_epochs=1, val_interval=1)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=100),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=1, eta_min=1e-5,
-         convert_to_iter_based=True),
-]
+train_cfg = dict(val_interval=1)
+default_hooks = dict(checkpoint=dict(save_best='auto'))
 load_from = 'work_dirs/fmnist_genrep_stage0/epoch_1.pth'

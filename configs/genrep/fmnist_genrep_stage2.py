@@ -7,8 +7,6 @@ model = dict(
     stage=2,
     semantic_noise=dict(hidden_channels=64),
     rep_align=dict(hidden_channels=256),
-    vlb_weight=1.0,
-    label_dropout=0.1,
 )
 optim_wrapper = dict(
     type='genrep.GradientAlignOptimWrapper',
@@ -25,14 +23,6 @@ custom_hooks = [
         samples_per_class=100,
         num_steps=50),
 ]
-val_evaluator = [
-    dict(type='Accuracy', topk=(1, )),
-    dict(
-        type='genrep.ExpectedCalibrationError',
-        n_bins=15,
-        out_file='work_dirs/fmnist_genrep_stage2/reliability_diagram.png'),
-]
-test_evaluator = val_evaluator
 # 150 joint iterations (19,200 images) at a lower learning rate, from the stage-1 checkpoint.
 train_dataloader = dict(dataset=dict(indices=19200))
 load_from = 'work_dirs/fmnist_genrep_stage1/epoch_1.pth'

@@ -146,29 +146,36 @@ class PosteriorEstimator:
         return torch.Generator(device=x0.device).manual_seed(seed)
 
     def _log_likelihood(self, denoiser, x0: Tensor, class_ids: Tensor,
-                        generator: torch.Generator, dense: bool) -> Tensor:
+                        generator: torch.Generator, dense: bool,
+                        adjust: Optional[StepAdjust]) -> Tensor:
         """Normalised log p(x|y): [B, K] or, when ``dense``, [B, K, h, w]."""
         raise NotImplementedError
 
     @torch.no_grad()
     def log_likelihood(self, denoiser, x0: Tensor, class_ids=None,
-                       generator: Optional[torch.Generator] = None) -> Tensor:
-        """Image-level log p(x|y) / D for each image and class: x0 [B, C, h, w] -> [B, K]."""
+                       generator: Optional[torch.Generator] = None,
+                       adjust: Optional[StepAdjust] = None) -> Tensor:
+        """Image-level log p(x|y) / D for each image and class: x0 [B, C, h, w] -> [B, K].
+        ``adjust``: the model's ``DiffusionSchedule.p_sample`` hook (its reverse step's
+        adjustment, Eq. 6-9), for the estimators that read reverse steps."""
         return self._log_likelihood(denoiser, x0, self._class_ids(denoiser, x0, class_ids),
-                                    self._generator(x0, generator), dense=False)
+                                    self._generator(x0, generator), False, adjust)
 
     @torch.no_grad()
     def dense_log_likelihood(self, denoiser, x0: Tensor, class_ids=None,
-                             generator: Optional[torch.Generator] = None) -> Tensor:
+                             generator: Optional[torch.Generator] = None,
+                             adjust: Optional[StepAdjust] = None) -> Tensor:
         """Per-location log p(x_loc|y) / C: x0 [B, C, h, w] -> [B, K, h, w]."""
         return self._log_likelihood(denoiser, x0, self._class_ids(denoiser, x0, class_ids),
-                                    self._generator(x0, generator), dense=True)
+                                    self._generator(x0, generator), True, adjust)
 
     def posterior(self, denoiser, x0: Tensor, class_ids=None,
-                  generator: Optional[torch.Generator] = None, dense: bool = False) -> Tensor:
+                  generator: Optional[torch.Generator] = None, dense: bool = False,
+                  adjust: Optional[StepAdjust] = None) -> Tensor:
         """p(y|x) over the given classes (Eq. 3): [B, K], or [B, K, h, w] when ``dense``."""
         estimate = self.dense_log_likelihood if dense else self.log_likelihood
-        return bayes_posterior(estimate(denoiser, x0, class_ids, generator), self.temperature)
+        return bayes_posterior(estimate(denoiser, x0, class_ids, generator, adjust),
+                               self.temperature)
 
 
 def _reduce(values: Tensor, dense: bool) -> Tensor:
@@ -192,27 +199,28 @@ class ReverseChainPosterior(PosteriorEstimator):
         burn_in: m, discarded first steps of the chain.
         thinning: k, keep every k-th step afterwards (see ``reverse_chain.kept_step_indices``).
         strength: the fraction of the chain that runs (see ``reverse_chain.reverse_chain``).
-        adjust: the ``DiffusionSchedule.p_sample`` hook ``(mean, log_variance, x_t, index) ->
-            (mean, log_variance)`` applied to every step of the chain, so the mixture components
-            are the adjusted steps (GenRep's semantic adjustment, Eq. 6-9); ``None``: Eq. 1 as is.
-            A callable, so set by the owning model (e.g. ``estimator.adjust = ...``), not a config.
         other args: see :class:`PosteriorEstimator`.
+
+    The ``adjust`` hook of the estimate (``DiffusionSchedule.p_sample``'s, ``(mean, log_variance,
+    x_t, index) -> (mean, log_variance)``) is applied to every step of the chain, so the mixture
+    components are the model's adjusted reverse steps (GenRep's semantic adjustment, Eq. 6-9);
+    ``None``: Eq. 1 as is. It is an argument of each call, not state: the model that owns the
+    adjuster passes it.
     """
 
     def __init__(self, schedule, burn_in: int = 50, thinning: int = 2, strength: float = 1.0,
-                 adjust: Optional[StepAdjust] = None, **kwargs):
+                 **kwargs):
         super().__init__(schedule, **kwargs)
         # A chain that keeps no step fails here, when the config is built, not at the first call.
         kept_step_indices(chain_length(self.schedule.num_steps, strength), burn_in, thinning)
         self.burn_in = burn_in
         self.thinning = thinning
         self.strength = strength
-        self.adjust = adjust
 
-    def _log_likelihood(self, denoiser, x0, class_ids, generator, dense):
+    def _log_likelihood(self, denoiser, x0, class_ids, generator, dense, adjust):
         target = x0.unsqueeze(1)
         steps = reverse_chain(self.schedule, denoiser, x0, class_ids, self.burn_in, self.thinning,
-                              generator, self.class_batch, self.strength, self.adjust)
+                              generator, self.class_batch, self.strength, adjust)
         components = (_reduce(
             gaussian_log_density(target.float(), step.mean.float(), step.log_variance.float()),
             dense) for step in steps)
@@ -279,7 +287,8 @@ class DenoisingErrorPosterior(PosteriorEstimator):
                 total = total + _reduce((noise.unsqueeze(1) - eps).float()**2, dense)
             yield total / (self.num_noise * dims)
 
-    def _log_likelihood(self, denoiser, x0, class_ids, generator, dense):
+    def _log_likelihood(self, denoiser, x0, class_ids, generator, dense, adjust):
+        # ``adjust`` changes the reverse step's mean and variance, not eps_theta: nothing to apply.
         weights = self.timestep_weights().flip(0).tolist()
         errors = self._squared_errors(denoiser, x0, class_ids, generator, dense)
         return denoising_error_log_likelihood(errors, weights)

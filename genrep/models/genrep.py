@@ -1,43 +1,41 @@
 """GenRep: a perception model and a generation branch that share one denoiser (Sec. 3.2-3.3).
 
-The perception model is any stock OpenMMLab model whose backbone is a :class:`DiffusionBackbone`
-(classification through mmpretrain's ``ImageClassifier`` for now; dense tasks get their own thin
-adapters). The denoiser exists once, inside that backbone; the generation branch, the posterior
-estimator and the semantic EMA copy all work on that module.
+The perception model is any stock OpenMMLab model whose backbone is a :class:`DiffusionBackbone`;
+a task adapter (``TASK_ADAPTERS``: classification, segmentation, ...) reads its losses and class
+scores, so this class names no task. The denoiser exists once, inside that backbone; the
+generation branch, the posterior estimator (teacher) and the semantic EMA copy all work on it.
 
-One training step (``loss``) returns
+One training step (``loss``) returns, per task name of ``genrep.utils.TASKS``,
 
-* the perception loss, Eq. 5: the task loss plus L_gen_distil (Eq. 4), the KL from the diffusion
-  posterior p(y|x) (Eq. 2-3, teacher, no gradient) to the head's q(y|x);
-* in stage 2, the generation loss, Eq. 10: the diffusion loss (noise MSE, plus the variational-bound
-  term that trains the variance and the semantic adjustment of the reverse step, Eq. 6-9) and the
-  representation alignment loss to x_sem, the EMA semantic denoiser's perception features.
+* the perception loss, Eq. 5 (:func:`perception_loss`): the task loss plus L_gen_distil (Eq. 4), the
+  KL from the diffusion posterior p(y|x) (Eq. 2-3, teacher, no gradient) to the head's q(y|x),
+  at the task's granularity (:mod:`genrep.models.distillation`);
+* in stage 2 (and 0), the generation loss, Eq. 10 (:func:`generation_loss`): the noise MSE, the
+  variational-bound term (``DiffusionSchedule.vb_terms``) that trains the variance and the semantic
+  adjustment of the reverse step (Eq. 6-9), and the representation alignment to x_sem, the EMA
+  semantic denoiser's perception features.
 
-``parse_losses`` hands the two losses to the optim wrapper separately (``dict(percept=..., genera=...)``,
-what ``GradientAlignOptimWrapper`` aligns, Eq. 11-16); in stage 1 it returns the perception loss
-alone, so a plain ``OptimWrapper`` works.
+``parse_losses`` hands the objectives' totals to the optim wrapper (``dict(percept=..., genera=...)``
+in stage 2, what ``GradientAlignOptimWrapper`` aligns, Eq. 11-16; one tensor in stages 0 and 1, so
+a plain ``OptimWrapper`` works).
 """
 import copy
-import math
 import re
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 from torch import Tensor
 
-from genrep.diffusion.posteriors import candidate_classes
-from genrep.diffusion.schedule import DiffusionSchedule, gaussian_log_density
-from genrep.registry import DIFFUSION_SCHEDULERS, MODELS, POSTERIORS
+from genrep.diffusion.reverse_chain import sample_chain
+from genrep.diffusion.schedule import DiffusionSchedule
+from genrep.registry import DIFFUSION_SCHEDULERS, MODELS, POSTERIORS, TASK_ADAPTERS
+from genrep.utils import GENERATION, PERCEPTION
+from .distillation import distillation_avg_factor, distillation_targets
+from .objectives import GenerationLoss, PerceptionLoss, generation_loss, perception_loss
 
-TASKS = ('percept', 'genera')
-
-
-def normal_kl(mean1: Tensor, log_var1: Tensor, mean2: Tensor, log_var2: Tensor) -> Tensor:
-    """Elementwise KL(N(mean1, e^log_var1) || N(mean2, e^log_var2)) in nats; broadcasting."""
-    return 0.5 * (-1.0 + log_var2 - log_var1 + torch.exp(log_var1 - log_var2) +
-                  (mean1 - mean2)**2 * torch.exp(-log_var2))
+Objective = Union[PerceptionLoss, GenerationLoss]
 
 
 @MODELS.register_module()
@@ -47,17 +45,25 @@ class GenRep(BaseModel):
     Args:
         perception: config of the perception model (its backbone a ``genrep.DiffusionBackbone``).
             Its data preprocessor (``data_preprocessor`` when given) serves GenRep.
-        stage: 0 = generative pretraining, the diffusion loss alone: the stand-in for the pretrained
-            LDM/DiT the paper starts from, where no such checkpoint exists (the embedded data);
-            1 = perception only (Eq. 5); 2 = joint perception and generation (Eq. 5 and 10),
+        task: ``TASK_ADAPTERS`` config of the task adapter that reads the perception model's
+            losses and class scores (e.g. ``dict(type='ClassificationAdapter')``).
+        stage: 0 = generative pretraining, the generation loss alone: the stand-in for the
+            pretrained LDM/DiT the paper starts from, where no such checkpoint exists (the embedded
+            data); 1 = perception only (Eq. 5); 2 = joint perception and generation (Eq. 5 and 10),
             usually with ``load_from`` a stage-1 checkpoint.
         schedule: ``DiffusionSchedule`` config of the training diffusion (all T steps).
         posterior: ``POSTERIORS`` config of the teacher p(y|x) (Eq. 2-3); ``None``: no L_gen_distil.
-        distill_loss: config of the distillation loss (Eq. 4).
-        num_candidates: budget: the teacher covers the head's top ``num_candidates`` classes plus
-            the true one (the KL is taken over that subset, renormalised); ``None``: all classes.
+        distill_loss: config of the distillation loss (Eq. 4); its ``loss_weight`` is lambda of
+            Eq. 5, and each distilled image counts as one image of the task loss whatever the
+            budget (:func:`genrep.models.distillation.distillation_avg_factor`).
+        num_candidates: budget: how many classes the teacher covers per image (see
+            :mod:`genrep.models.distillation`); ``None``: all classes.
         distill_images: budget: the teacher is estimated for the first ``distill_images`` images
             of the batch only; ``None``: all.
+        teacher_adjust: whether the teacher's reverse chain applies the semantic adjustment of the
+            reverse step (Eq. 6-9, with x_sem := x_t as at inference) when the model has one. True:
+            the teacher's Gaussian components (Eq. 2) are those of the reverse process the model
+            samples with; see docs/architecture.md.
         semantic_noise: ``SemanticNoiseAdjuster`` config (Eq. 6-9), stage 2; ``None``: off.
         rep_align: ``RepAlignLoss`` config (Eq. 10), stage 2; ``None``: off. ``in_channels`` and
             ``target_channels`` default to the denoiser's deepest decoder feature.
@@ -72,12 +78,14 @@ class GenRep(BaseModel):
 
     def __init__(self,
                  perception: dict,
+                 task: dict,
                  stage: int = 1,
                  schedule: Optional[dict] = None,
                  posterior: Optional[dict] = None,
                  distill_loss: Optional[dict] = None,
                  num_candidates: Optional[int] = None,
                  distill_images: Optional[int] = None,
+                 teacher_adjust: bool = True,
                  semantic_noise: Optional[dict] = None,
                  rep_align: Optional[dict] = None,
                  vlb_weight: float = 1.0,
@@ -98,6 +106,7 @@ class GenRep(BaseModel):
         if backbone is None or not hasattr(backbone, 'denoiser'):
             raise TypeError(f'GenRep: the perception model {type(built).__name__} must have a '
                             'genrep.DiffusionBackbone as its backbone')
+        self.task = TASK_ADAPTERS.build(task)
         self.stage = stage
         self.schedule: DiffusionSchedule = DIFFUSION_SCHEDULERS.build(
             schedule or dict(type='DiffusionSchedule'))
@@ -106,6 +115,7 @@ class GenRep(BaseModel):
             {'_scope_': 'genrep', **(distill_loss or dict(type='GenerativeDistillationLoss'))})
         self.num_candidates = num_candidates
         self.distill_images = distill_images
+        self.teacher_adjust = teacher_adjust
         self.vlb_weight = vlb_weight
         self.label_dropout = label_dropout
 
@@ -167,26 +177,55 @@ class GenRep(BaseModel):
                 raise ValueError(f'GenRep: trainable patterns {unused} match no parameter')
         return [n for n, p in self.named_parameters() if p.requires_grad]
 
+    # -- the reverse step of the generative model -------------------------------------------
+    def reverse_step_adjust(self, schedule: DiffusionSchedule):
+        """The semantic adjustment of the reverse step at inference (Eq. 6-9 with x_sem := x_t)
+        on ``schedule``'s steps, as a ``DiffusionSchedule.p_sample`` hook, or ``None`` when the
+        model has none."""
+        if self.semantic_noise is None:
+            return None
+        adjuster = self.semantic_noise
+
+        def adjust(mean: Tensor, log_variance: Tensor, x_t: Tensor, index):
+            if isinstance(index, Tensor) and index.dim() > 0:
+                timestep = schedule.timesteps.to(x_t.device)[index.long()]
+            else:
+                timestep = int(schedule.timesteps[int(index)])
+            return adjuster(mean, log_variance, x_t, timestep)
+
+        return adjust
+
     # -- perception (Eq. 5) ------------------------------------------------------------------
-    def perception_losses(self, inputs: Tensor, data_samples) -> Dict[str, Tensor]:
-        """Task loss and L_gen_distil (Eq. 4) of an mmpretrain classifier."""
-        feats = self.perception.extract_feat(inputs)
-        head = self.perception.head
-        losses = {f'percept.{k}': v for k, v in head.loss(feats, data_samples).items()}
+    def perception_step(self, inputs: Tensor, data_samples) -> PerceptionLoss:
+        """L_percept (Eq. 5): the task loss, from one forward of the task head, plus L_gen_distil
+        (Eq. 4) on the first ``distill_images`` images."""
+        out = self.task.forward_train(self.perception, inputs, data_samples,
+                                      with_scores=self.posterior is not None)
         if self.posterior is None:
-            return losses
-        logits = head(feats)
-        labels = torch.cat([s.gt_label for s in data_samples]).to(logits.device)
-        n = len(labels) if self.distill_images is None else min(self.distill_images, len(labels))
+            return perception_loss(out.losses)
+        return perception_loss(out.losses, self.generative_distillation(inputs, out.scores))
+
+    def generative_distillation(self, inputs: Tensor, scores) -> Tensor:
+        """L_gen_distil (Eq. 4): KL(p || q) of the teacher p(y|x) (Eq. 2-3, no gradient) and the
+        student's scores, on the first ``distill_images`` images of the batch."""
+        batch = inputs.shape[0]
+        n = batch if self.distill_images is None else min(self.distill_images, batch)
+        scores = _first_images(scores, n)
         with torch.no_grad():
-            x0 = self.backbone.encode(inputs[:n])
-            candidates = None
-            if self.num_candidates is not None:
-                candidates = candidate_classes(logits[:n].detach(), self.num_candidates,
-                                               labels[:n])
-            teacher = self.posterior.posterior(self.denoiser, x0, candidates)
-        losses['percept.loss_gen_distil'] = self.distill_loss(teacher, logits[:n], candidates)
-        return losses
+            latents = self.backbone.encode(inputs[:n])
+            extra = {}
+            adjust = (self.reverse_step_adjust(self.posterior.schedule)
+                      if self.teacher_adjust else None)
+            if adjust is not None:
+                extra['adjust'] = adjust
+            targets = distillation_targets(self.posterior, self.denoiser, latents, scores,
+                                           self.num_candidates, inputs.shape[-2:], **extra)
+        return self.distill_loss(
+            targets.teacher,
+            targets.logits,
+            targets.candidates,
+            weight=targets.weight,
+            avg_factor=distillation_avg_factor(targets.weight, n, batch))
 
     # -- generation (Eq. 6-10) ---------------------------------------------------------------
     @torch.no_grad()
@@ -204,12 +243,13 @@ class GenRep(BaseModel):
         deepest decoder feature of the clean input at t = 0, the perception representation."""
         return self.semantic_denoiser.forward_features(x0, 0, None).features[-1]
 
-    def generation_losses(self, inputs: Tensor, data_samples) -> Dict[str, Tensor]:
-        """L_genera (Eq. 10) on the same images: diffusion loss with the semantic adjustment of
-        the reverse step, plus the representation alignment to x_sem."""
+    def generation_step(self, inputs: Tensor, data_samples) -> GenerationLoss:
+        """L_genera (Eq. 10) on the same images: the diffusion loss with the semantic adjustment
+        of the reverse step in its variational-bound term, plus the representation alignment to
+        x_sem."""
         x0 = self.backbone.encode(inputs).detach()
         batch = x0.shape[0]
-        labels = torch.cat([s.gt_label for s in data_samples]).to(x0.device)
+        labels = self.task.generation_labels(data_samples, self.denoiser.null_class_id, x0.device)
         drop = torch.rand(batch, device=x0.device) < self.label_dropout
         labels = torch.where(drop, torch.full_like(labels, self.denoiser.null_class_id), labels)
         index = torch.randint(0, self.schedule.num_steps, (batch, ), device=x0.device)
@@ -218,8 +258,11 @@ class GenRep(BaseModel):
         x_t = self.schedule.q_sample(x0, index, noise)
 
         out = self.denoiser.forward_features(x_t, timesteps, labels)
-        losses = {'genera.loss_diffusion': F.mse_loss(out.eps, noise)}
+        diffusion = F.mse_loss(out.eps, noise)
+        vlb = None
         if self.vlb_weight > 0 and (out.var_values is not None or self.semantic_noise is not None):
+            # improved DDPM's hybrid loss: the bound trains the variance (and the adjustment),
+            # not the mean, whose eps the MSE trains.
             output = out.eps.detach() if out.var_values is None else torch.cat(
                 [out.eps.detach(), out.var_values], dim=1)
             step = self.schedule.p_mean_variance(output, x_t, index)
@@ -227,45 +270,38 @@ class GenRep(BaseModel):
             if self.semantic_noise is not None:
                 x_sem = self.semantic_guidance(x_t, index, timesteps, labels)
                 mean, log_var = self.semantic_noise(mean, log_var, x_t, timesteps, x_sem)
-            true_mean = self.schedule.q_posterior_mean(x0, x_t, index)
-            true_log_var = self.schedule.q_posterior_log_variance(index, x0)
-            kl = normal_kl(true_mean, true_log_var, mean, log_var).flatten(1).mean(1)
-            nll = -gaussian_log_density(x0, mean, log_var).flatten(1).mean(1)
-            vlb = torch.where(index == 0, nll, kl) / math.log(2.0)
-            losses['genera.loss_vlb'] = self.vlb_weight * vlb.mean()
+            decoder = 'continuous' if self.backbone.vae is not None else 'discretized'
+            vlb = self.vlb_weight * self.schedule.vb_terms(
+                x0, x_t, index, mean, log_var, decoder=decoder).mean()
+        rep_align = None
         if self.rep_align is not None:
-            losses['genera.loss_rep_align'] = self.rep_align(out.features[-1],
-                                                             self.semantic_target(x0))
-        return losses
+            rep_align = self.rep_align(out.features[-1], self.semantic_target(x0))
+        return generation_loss(diffusion, vlb, rep_align)
 
     # -- mmengine interface ------------------------------------------------------------------
-    def loss(self, inputs: Tensor, data_samples) -> Dict[str, Tensor]:
-        losses = {}
+    def loss(self, inputs: Tensor, data_samples) -> Dict[str, Objective]:
+        """The objectives of the stage by task name: Eq. 5 (stages 1, 2) and Eq. 10 (0, 2)."""
+        objectives = {}
         if self.stage >= 1:
-            losses.update(self.perception_losses(inputs, data_samples))
+            objectives[PERCEPTION] = self.perception_step(inputs, data_samples)
         if self.stage != 1:
-            losses.update(self.generation_losses(inputs, data_samples))
-        return losses
+            objectives[GENERATION] = self.generation_step(inputs, data_samples)
+        return objectives
 
-    def parse_losses(self, losses: Dict[str, Tensor]):
+    def parse_losses(self, losses: Dict[str, Objective]):
         """Stage 0 / 1: the generation / perception loss (a tensor). Stage 2:
-        ``dict(percept=L_percept, genera=L_genera)`` for the gradient alignment (Eq. 11-16)."""
-        log_vars = []
-        totals = {task: [] for task in TASKS}
-        for name, value in losses.items():
-            task, _, short = name.partition('.')
-            value = value.mean()
-            log_vars.append([f'{task}_{short}', value])
-            if 'loss' in short:
-                totals[task].append(value)
-        parsed = {task: sum(values) for task, values in totals.items() if values}
-        for task, value in parsed.items():
-            log_vars.append([f'loss_{task}', value])
-        log_vars.append(['loss', sum(parsed.values())])
-        log_vars = {name: value.detach() for name, value in log_vars}
+        ``dict(percept=L_percept, genera=L_genera)`` for the gradient alignment (Eq. 11-16).
+        Logged: each term as ``<task>_<term>``, each task's total and their sum ``loss``."""
+        totals = {task: objective.total for task, objective in losses.items()}
+        log_vars = {}
+        for task, objective in losses.items():
+            log_vars.update({f'{task}_{name}': value
+                             for name, value in objective.log_vars().items()})
+            log_vars[f'loss_{task}'] = totals[task].detach()
+        log_vars['loss'] = sum(totals.values()).detach()
         if self.stage < 2:
-            return parsed['genera' if self.stage == 0 else 'percept'], log_vars
-        return parsed, log_vars
+            return totals[GENERATION if self.stage == 0 else PERCEPTION], log_vars
+        return totals, log_vars
 
     def forward(self, inputs: Tensor, data_samples=None, mode: str = 'tensor'):
         if mode == 'loss':
@@ -299,9 +335,9 @@ class GenRep(BaseModel):
                schedule: Optional[DiffusionSchedule] = None,
                generator: Optional[torch.Generator] = None,
                latent_shape: Optional[Sequence[int]] = None) -> Tensor:
-        """Class-conditional samples by the reverse chain (Eq. 1), with the semantic adjustment of
-        Eq. 6-9 where x_sem := x_t (inference, Sec. 3.2). Returns images (VAE-decoded when the
-        backbone has a VAE) [N, C, H, W] in the denoiser's range.
+        """Class-conditional samples by the reverse chain (Eq. 1, ``sample_chain``), with the
+        semantic adjustment of Eq. 6-9 where x_sem := x_t (inference, Sec. 3.2). Returns images
+        (VAE-decoded when the backbone has a VAE) [N, C, H, W] in the denoiser's range.
 
         Args:
             class_labels: [N] classes to draw.
@@ -309,7 +345,6 @@ class GenRep(BaseModel):
             generator: for reproducible samples.
             latent_shape: (C, H, W) of x_T; default: the denoiser's configured sample size.
         """
-        schedule = schedule or self.schedule
         denoiser = self.denoiser
         device = next(denoiser.parameters()).device
         if latent_shape is None:
@@ -317,19 +352,20 @@ class GenRep(BaseModel):
             size = (size, size) if isinstance(size, int) else tuple(size)
             latent_shape = (denoiser.in_channels, *size)
         labels = torch.as_tensor(class_labels, device=device).long()
-        x = torch.randn((len(labels), *latent_shape), generator=generator, device=device)
-        for index in range(schedule.num_steps - 1, -1, -1):
-            t = int(schedule.timesteps[index])
-            step = schedule.p_mean_variance(denoiser(x, t, labels), x, index)
-            mean, log_var = step['mean'], step['log_variance']
-            if self.semantic_noise is not None:
-                mean, log_var = self.semantic_noise(mean, log_var, x, t)
-            if index == 0:
-                x = mean
-            else:
-                noise = torch.randn(x.shape, generator=generator, device=device)
-                x = mean + torch.exp(0.5 * log_var) * noise
+        schedule = schedule or self.schedule
+        x = sample_chain(schedule, denoiser, labels, latent_shape, generator=generator,
+                         adjust=self.reverse_step_adjust(schedule))
         vae = self.backbone.vae
         if vae is not None:
             x = vae.decode(x / vae.config.scaling_factor).sample
         return x
+
+
+def _first_images(scores, n: int):
+    """The student's scores restricted to the first ``n`` images of the batch."""
+    if scores.granularity == 'region':
+        keep = scores.rois[:, 0] < n
+        return type(scores)(scores.granularity, scores.logits[keep], scores.labels[keep],
+                            scores.valid[keep], scores.rois[keep])
+    return type(scores)(scores.granularity, scores.logits[:n], scores.labels[:n],
+                        scores.valid[:n])

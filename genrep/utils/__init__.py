@@ -1,3 +1,4 @@
+from .tasks import GENERATION, PERCEPTION, TASKS
 from .visualization import sample_grid
 
-__all__ = ['sample_grid']
+__all__ = ['GENERATION', 'PERCEPTION', 'TASKS', 'sample_grid']

@@ -94,12 +94,20 @@ def test_n_bins_is_respected():
     np.testing.assert_allclose(bins['confidence'], [0.05, 0.3, 0, 1.0])
 
 
-def test_reliability_diagram_is_written_as_png(tmp_path):
+def test_reliability_diagram_goes_to_the_runs_visualizer(tmp_path):
+    """With a visualizer (as a Runner makes one, a LocalVisBackend under the work dir), the
+    diagram lands in its vis_image folder; without one, nothing is drawn anywhere."""
+    from mmengine.visualization import Visualizer
     rng = np.random.default_rng(4)
     scores, labels = calibrated_scores(rng.uniform(0.2, 1.0, 200), 10, rng)
-    out_file = tmp_path / 'nested' / 'reliability_diagram.png'
-    evaluate(scores, labels, n_bins=10, out_file=str(out_file))
-    data = out_file.read_bytes()
+    Visualizer._instance_dict.clear()
+    try:
+        Visualizer.get_instance('test_calibration', save_dir=str(tmp_path),
+                                vis_backends=[dict(type='LocalVisBackend')])
+        evaluate(scores, labels, n_bins=10)
+        data = (tmp_path / 'vis_data' / 'vis_image' / 'reliability_diagram_0.png').read_bytes()
+    finally:
+        Visualizer._instance_dict.clear()
     assert data[:8] == PNG_SIGNATURE
     assert data[12:16] == b'IHDR'
     width, height = int.from_bytes(data[16:20], 'big'), int.from_bytes(data[20:24], 'big')
@@ -107,7 +115,7 @@ def test_reliability_diagram_is_written_as_png(tmp_path):
     assert len(data) > 5000  # bars and text, not a blank canvas
 
 
-def test_no_png_without_out_file(tmp_path, monkeypatch):
+def test_no_diagram_without_a_visualizer(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(5)
     scores, labels = calibrated_scores(rng.uniform(0.2, 1.0, 20), 10, rng)

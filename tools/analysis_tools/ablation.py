@@ -93,10 +93,9 @@ def budget(args, iters):
             'train_cfg.val_interval=1000']
 
 
-def evaluator_options(work_dir):
-    """The reliability diagram goes to the run's own work dir."""
-    path = osp.join(work_dir, 'reliability_diagram.png')
-    return [f'val_evaluator.1.out_file={path}', f'test_evaluator.1.out_file={path}']
+def cfg_options(options):
+    """``--cfg-options`` followed by ``options``, or nothing when there are none."""
+    return ['--cfg-options', *options] if options else []
 
 
 def stage1(args, distil):
@@ -105,12 +104,12 @@ def stage1(args, distil):
     test_dir = osp.join(work_dir, 'test')
     if args.force or test_scores(test_dir) is None:
         options = [f'load_from={args.stage0}', *budget(args, args.stage1_iters),
-                   *evaluator_options(work_dir), *args.cfg_options]
+                   *args.cfg_options]
         if not distil:
             options.append('model.posterior=None')
         run('train.py', args.stage1_config, '--work-dir', work_dir, '--cfg-options', *options)
-        run('test.py', args.stage1_config, checkpoint, '--work-dir', test_dir, '--cfg-options',
-            *evaluator_options(work_dir), *args.cfg_options)
+        run('test.py', args.stage1_config, checkpoint, '--work-dir', test_dir,
+            *cfg_options(args.cfg_options))
     return checkpoint, test_scores(test_dir)
 
 
@@ -129,11 +128,10 @@ def stage2(args, row, stage1_checkpoint):
         hook = [f'custom_hooks.1.samples_per_class={args.samples_per_class}',
                 f'custom_hooks.1.num_steps={args.sample_steps}']
         run('train.py', args.stage2_config, '--work-dir', work_dir, '--cfg-options',
-            f'load_from={stage1_checkpoint}', *budget(args, args.stage2_iters),
-            *evaluator_options(work_dir), *model, *args.cfg_options, *args.stage2_cfg_options)
-        run('test.py', args.stage2_config, osp.join(work_dir, 'epoch_1.pth'), '--work-dir',
-            test_dir, '--cfg-options', *evaluator_options(work_dir), *model, *hook,
+            f'load_from={stage1_checkpoint}', *budget(args, args.stage2_iters), *model,
             *args.cfg_options, *args.stage2_cfg_options)
+        run('test.py', args.stage2_config, osp.join(work_dir, 'epoch_1.pth'), '--work-dir',
+            test_dir, '--cfg-options', *model, *hook, *args.cfg_options, *args.stage2_cfg_options)
     return test_scores(test_dir)
 
 

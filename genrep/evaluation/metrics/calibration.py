@@ -4,8 +4,6 @@ The ECE is torchmetrics' top-label calibration error with the L1 norm:
 ``sum_b |acc_b - conf_b| * n_b / n`` over equal-width confidence bins ``[k/B, (k+1)/B)``
 (torchmetrics counts a confidence of exactly 1.0 in a bin of its own).
 """
-import os
-import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -13,7 +11,8 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from mmengine.evaluator import BaseMetric
-from mmengine.logging import MMLogger
+from mmengine.logging import MessageHub
+from mmengine.visualization import Visualizer
 from torch import Tensor
 from torchmetrics.functional.classification import multiclass_calibration_error
 
@@ -46,8 +45,9 @@ def reliability_bins(confidences: Tensor, correct: Tensor, n_bins: int) -> Dict[
                 count=count.numpy().astype(np.int64))
 
 
-def plot_reliability_diagram(bins: Dict[str, np.ndarray], ece: float, out_file: str) -> None:
-    """Write the reliability diagram of ``bins`` (from ``reliability_bins``) as a PNG.
+def plot_reliability_diagram(bins: Dict[str, np.ndarray], ece: float) -> np.ndarray:
+    """The reliability diagram of ``bins`` (from ``reliability_bins``) as an RGB image [H, W, 3]
+    uint8.
 
     Top: accuracy per bin (bars), the gap to the bin's mean confidence (hatched) and the diagonal
     of perfect calibration. Bottom: the share of samples per bin. Drawn on matplotlib's Agg canvas,
@@ -73,9 +73,9 @@ def plot_reliability_diagram(bins: Dict[str, np.ndarray], ece: float, out_file: 
                edgecolor='black', color='gray')
     bottom.set(xlim=(0, 1), xlabel='confidence', ylabel='share of samples')
     fig.tight_layout()
-
-    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
-    fig.savefig(out_file, format='png')
+    canvas = fig.canvas
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
 @METRICS.register_module()
@@ -85,22 +85,21 @@ class ExpectedCalibrationError(BaseMetric):
     Reads ``pred_score`` (class probabilities, [C]) and ``gt_label`` of mmpretrain ``DataSample``s,
     as mmpretrain's ``Accuracy`` does. Reports ``calibration/ece``.
 
-    mmengine metrics do not know the runner's work directory, so the diagram's path is given, as
-    mmdet's ``CocoMetric`` takes ``outfile_prefix``. In a config::
+    The reliability diagram goes to the current visualizer (the one a Runner makes from the
+    config's ``visualizer``), as mmseg's and mmdet's visualisations do: with its
+    ``LocalVisBackend`` it lands in the run's work dir, at
+    ``<work_dir>/<timestamp>/vis_data/vis_image/reliability_diagram_<epoch>.png``; outside a
+    runner (no visualizer) none is drawn. In a config::
 
         test_evaluator = [
             dict(type='Accuracy', topk=(1, )),
-            dict(type='genrep.ExpectedCalibrationError',
-                 out_file='work_dirs/fmnist_unet_cls/reliability_diagram.png'),
+            dict(type='genrep.ExpectedCalibrationError', n_bins=15),
         ]
-
-    or on the command line ``--cfg-options test_evaluator.1.out_file=PATH``. Each evaluation
-    overwrites the file.
 
     Args:
         n_bins (int): Number of equal-width confidence bins. Defaults to 15.
-        out_file (str, optional): Where to write the reliability diagram (PNG); None writes none.
-            Defaults to None.
+        draw_diagram (bool): Whether to hand the reliability diagram to the visualizer. Defaults
+            to True.
         collect_device (str): Device to collect results across ranks on. Defaults to 'cpu'.
         prefix (str, optional): Prefix of the metric names. Defaults to 'calibration'.
     """
@@ -108,7 +107,7 @@ class ExpectedCalibrationError(BaseMetric):
 
     def __init__(self,
                  n_bins: int = 15,
-                 out_file: Optional[str] = None,
+                 draw_diagram: bool = True,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None):
@@ -116,7 +115,7 @@ class ExpectedCalibrationError(BaseMetric):
         if not isinstance(n_bins, int) or n_bins < 1:
             raise ValueError(f'n_bins must be a positive integer, got {n_bins!r}')
         self.n_bins = n_bins
-        self.out_file = out_file
+        self.draw_diagram = draw_diagram
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for data_sample in data_samples:
@@ -134,9 +133,11 @@ class ExpectedCalibrationError(BaseMetric):
         # sync on compute would wait for the other ranks.
         ece = float(multiclass_calibration_error(
             scores, labels, num_classes=scores.shape[1], n_bins=self.n_bins, norm='l1'))
-        if self.out_file is not None:
+        # A Runner creates the visualizer; a metric used on its own has none to draw to.
+        if self.draw_diagram and Visualizer._instance_dict:
             confidences, predictions = scores.max(dim=1)
             bins = reliability_bins(confidences, predictions == labels, self.n_bins)
-            plot_reliability_diagram(bins, ece, self.out_file)
-            MMLogger.get_current_instance().info(f'reliability diagram written to {self.out_file}')
+            epoch = MessageHub.get_current_instance().get_info('epoch', 0)
+            Visualizer.get_current_instance().add_image(
+                'reliability_diagram', plot_reliability_diagram(bins, ece), step=epoch)
         return dict(ece=ece)

@@ -1,14 +1,8 @@
 # GenRep stage 1 with a tiny UNet, a 4-step chain and single-process loading, for tests of the tools.
-_base_ = ['../../../configs/genrep/fmnist_genrep_stage1.py']
+_base_ = ['../../../configs/genrep/fmnist_genrep_stage1.py', './tiny_unet.py']
 model = dict(
     perception=dict(
-        backbone=dict(
-            denoiser=dict(
-                config=dict(
-                    block_out_channels=(8, 16, 16, 32),
-                    norm_num_groups=4,
-                    attention_head_dim=8,
-                ))),
+        backbone=dict(denoiser=dict(config={{_base_.tiny_unet}})),
         head=dict(in_channels=32),
     ),
     posterior=dict(schedule=dict(num_inference_steps=4), strength=1.0, burn_in=1, thinning=1),
@@ -17,9 +11,6 @@ model = dict(
 train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False)
 val_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False)
 test_dataloader = val_dataloader
-# No reliability diagram: the tests give its path on the command line when they want one.
-val_evaluator = [dict(type='Accuracy', topk=(1, )), dict(type='genrep.ExpectedCalibrationError')]
-test_evaluator = val_evaluator
 train_cfg = dict(max_epochs=1, val_interval=1)
 param_scheduler = []
 default_hooks = dict(logger=dict(interval=1))

@@ -20,5 +20,3 @@ custom_hooks = [
         num_steps=2,
         grid_rows=2),
 ]
-val_evaluator = [dict(type='Accuracy', topk=(1, )), dict(type='genrep.ExpectedCalibrationError')]
-test_evaluator = val_evaluator

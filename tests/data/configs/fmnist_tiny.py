@@ -1,13 +1,7 @@
 # The main job's config with a tiny UNet and single-process loading, for tests of the tools.
-_base_ = ['../../../configs/genrep/fmnist_unet_cls.py']
+_base_ = ['../../../configs/genrep/fmnist_unet_cls.py', './tiny_unet.py']
 model = dict(
-    backbone=dict(
-        denoiser=dict(
-            config=dict(
-                block_out_channels=(8, 16, 16, 32),
-                norm_num_groups=4,
-                attention_head_dim=8,
-            ))),
+    backbone=dict(denoiser=dict(config={{_base_.tiny_unet}})),
     head=dict(in_channels=32),
 )
 train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False)

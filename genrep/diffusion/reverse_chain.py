@@ -245,20 +245,11 @@ def reverse_chain(schedule: DiffusionSchedule,
                               step['sample'].reshape(chains))
 
 
-def reverse_chain_states(schedule: DiffusionSchedule,
-                         denoiser: torch.nn.Module,
-                         x0: Tensor,
-                         class_ids: Tensor,
-                         burn_in: int,
-                         thinning: int,
-                         generator: Optional[torch.Generator] = None,
-                         class_batch: Optional[int] = None,
-                         strength: float = 1.0,
-                         adjust: Optional[StepAdjust] = None) -> ReverseStep:
-    """:func:`reverse_chain` with its kept steps stacked on a leading axis: ``index`` and
-    ``timestep`` become [S] tensors, the others [S, B, K, C, ...] (S kept steps)."""
-    steps = list(reverse_chain(schedule, denoiser, x0, class_ids, burn_in, thinning, generator,
-                               class_batch, strength, adjust))
+def reverse_chain_states(*args, **kwargs) -> ReverseStep:
+    """:func:`reverse_chain` (the same arguments) with its kept steps stacked on a leading axis:
+    ``index`` and ``timestep`` become [S] tensors, the others [S, B, K, C, ...] (S kept
+    steps)."""
+    steps = list(reverse_chain(*args, **kwargs))
     return ReverseStep(
         index=torch.tensor([s.index for s in steps]),
         timestep=torch.tensor([s.timestep for s in steps]),

@@ -28,11 +28,12 @@ env_cfg = dict(
 )
 # DDP on the model's own device: the Runner's default passes device_ids=[LOCAL_RANK], which DDP
 # refuses for a CPU model; without device_ids a single-device CUDA model is wrapped the same way.
+# Unused parameters are expected: a perception loss leaves the denoiser's output layers unused.
 model_wrapper_cfg = dict(
     type='MMDistributedDataParallel',
     device_ids=None,
     broadcast_buffers=False,
-    find_unused_parameters=False)
+    find_unused_parameters=True)
 
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)

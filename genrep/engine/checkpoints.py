@@ -11,6 +11,7 @@
 """
 import glob
 import inspect
+import logging
 import os
 import os.path as osp
 import re
@@ -23,6 +24,8 @@ from mmengine.hooks import CheckpointHook as MMEngineCheckpointHook
 from mmengine.logging import print_log
 
 from genrep.registry import HOOKS
+
+from .resume import RandomStateHook
 
 LAST_CHECKPOINT = 'last_checkpoint'
 # The files a resume may start from: mmengine's epoch and iteration checkpoints (not best_*.pth,
@@ -108,12 +111,20 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
             continue
         if failures:
             print_log(f'resuming from {path} instead: ' + '; '.join(failures), logger='current',
-                      level='WARNING')
+                      level=logging.WARNING)
         return path
     if failures:
         raise CheckpointError(f'no checkpoint of {work_dir} can be resumed from: '
                               + '; '.join(failures))
     return None
+
+
+def _record_random_states(runner) -> None:
+    """Every rank calls this hook's saves; only rank 0 writes. The random states of all ranks are
+    gathered here, where every rank still is (see RandomStateHook)."""
+    for hook in runner.hooks:
+        if isinstance(hook, RandomStateHook):
+            hook.record_random_states(runner)
 
 
 def _parameters(function) -> List[str]:
@@ -166,6 +177,7 @@ class CheckpointHook(MMEngineCheckpointHook):
             return
         step = runner.iter + 1
         filename = f'iter_{step}.pth'
+        _record_random_states(runner)
         runner.logger.info(f'Saving checkpoint at {step} iterations (inside epoch '
                            f'{runner.epoch + 1})')
         runner.save_checkpoint(
@@ -177,6 +189,7 @@ class CheckpointHook(MMEngineCheckpointHook):
             self._remove_old_iter_checkpoints()
 
     def _save_checkpoint_with_step(self, runner, step, meta):
+        _record_random_states(runner)
         super()._save_checkpoint_with_step(runner, step, meta)
         if is_main_process():
             self._write_last_checkpoint(runner, self.last_ckpt)

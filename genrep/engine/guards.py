@@ -3,6 +3,7 @@
 Without it a run with ``optimizer.lr=inf`` exits 0 with ``loss: nan`` and its checkpoints replace
 good weights with NaN ones.
 """
+import logging
 import math
 from typing import Dict, List
 
@@ -157,7 +158,7 @@ class NonFiniteCheckHook(Hook):
                 f'skipped (max_consecutive_skips={self.max_consecutive_skips}), so the loss itself '
                 f'is not finite. ' + self._advice(_optim_wrappers(runner)))
         print_log(f'{what} at iteration {runner.iter + 1}: step skipped ({self.skipped_steps} '
-                  'so far)', logger='current', level='WARNING')
+                  'so far)', logger='current', level=logging.WARNING)
 
     def _iteration(self) -> str:
         return '?' if self._runner is None else str(self._runner.iter + 1)

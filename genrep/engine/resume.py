@@ -22,6 +22,7 @@ from one epoch to the next; a resumed run's fresh workers cannot have it, so epo
 resumed one may draw other augmentations). Everything else in a run that uses global random
 generators is covered.
 """
+import logging
 import random
 from typing import Optional
 
@@ -64,8 +65,11 @@ class RandomStateHook(Hook):
     """Saves every rank's random states in each checkpoint and hands them to the resumed loop.
 
     Registered by :class:`ResumableEpochBasedTrainLoop` and :class:`ResumableIterBasedTrainLoop`;
-    it needs no configuration. Priority LOWEST: it captures the states after every other hook of the
-    same event ran, and restores them after validation hooks (e.g. generation metrics) drew theirs.
+    it needs no configuration. Only rank 0 writes checkpoints (``Runner.save_checkpoint`` is
+    master-only), so the states of all ranks are gathered beforehand, on every rank, by
+    :meth:`record_random_states`, which genrep's CheckpointHook calls before each save. In a single
+    process the states are captured at the save itself, whatever hook saves. Priority LOWEST: the
+    states are restored after validation hooks (e.g. generation metrics) drew theirs.
     """
     priority = 'LOWEST'
 
@@ -73,12 +77,21 @@ class RandomStateHook(Hook):
         self.resumed_states: Optional[dict] = None
         self.resumed_meta: dict = {}
         self._states_before_val: Optional[dict] = None
+        self._recorded: Optional[list] = None
+
+    def record_random_states(self, runner) -> None:
+        """Gather every rank's random states for the next checkpoint (a collective: call it on
+        every rank)."""
+        self._recorded = all_gather_object(capture_random_states())
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        # A collective: every rank calls save_checkpoint, only rank 0 writes the file.
-        checkpoint[RANDOM_STATES_KEY] = all_gather_object(capture_random_states())
-        loop = runner.train_loop
-        checkpoint['meta']['train_batches_per_epoch'] = len(loop.dataloader)
+        states, self._recorded = self._recorded, None
+        if states is None and get_world_size() == 1:
+            states = [capture_random_states()]
+        if states is None:
+            return  # e.g. a best checkpoint: no optimizer state, not resumed from
+        checkpoint[RANDOM_STATES_KEY] = states
+        checkpoint['meta']['train_batches_per_epoch'] = len(runner.train_loop.dataloader)
         checkpoint['meta']['world_size'] = get_world_size()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -87,13 +100,18 @@ class RandomStateHook(Hook):
         self.resumed_meta = dict(checkpoint.get('meta', {}))
         self.resumed_states = None
         if states is None:
+            if runner._resume:
+                print_log('the checkpoint holds no random states (written by mmengine\'s '
+                          'CheckpointHook in a multi-process run, or by an older genrep): the '
+                          'resumed run draws other random numbers than the original one',
+                          logger='current', level=logging.WARNING)
             return
         if len(states) != get_world_size():
             print_log(
                 f'the checkpoint holds the random states of {len(states)} processes, this run has '
                 f'{get_world_size()}: the random states are not restored, so the resumed run '
                 'draws other random numbers than the original one', logger='current',
-                level='WARNING')
+                level=logging.WARNING)
             return
         self.resumed_states = states[get_rank()]
 

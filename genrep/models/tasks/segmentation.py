@@ -52,7 +52,7 @@ class SegmentationAdapter(TaskAdapter):
         feats = model.extract_feat(inputs)
         head = model.decode_head
         if hasattr(head, '_seg_data_to_instance_data'):  # mmseg's MaskFormer-style heads
-            img_metas, gt_instances = head._seg_data_to_instance_data(data_samples)
+            gt_instances, img_metas = head._seg_data_to_instance_data(data_samples)
             cls_scores, mask_preds = head(feats, data_samples)
             losses = head.loss_by_feat(cls_scores, mask_preds, gt_instances, img_metas)
             last_cls = cls_scores[-1] if is_list_of(cls_scores, Tensor) else cls_scores

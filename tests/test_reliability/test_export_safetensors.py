@@ -1,0 +1,84 @@
+"""tools/model_converters/export_safetensors.py: checkpoint -> weights-only safetensors -> model."""
+import importlib.util
+import math
+import os.path as osp
+import sys
+
+import pytest
+import torch
+from conftest import REPO_ROOT
+from safetensors import safe_open
+
+from genrep.apis import init_model
+
+TINY = osp.join(REPO_ROOT, 'tests/data/configs/fmnist_tiny.py')
+
+
+def load_tool():
+    path = osp.join(REPO_ROOT, 'tools/model_converters/export_safetensors.py')
+    spec = importlib.util.spec_from_file_location('export_safetensors', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    """A checkpoint as mmengine writes one: meta, state_dict, optimizer state."""
+    torch.manual_seed(0)
+    model = init_model(TINY)
+    optimizer = torch.optim.AdamW(model.parameters())
+    model.head.fc.weight.sum().backward()
+    optimizer.step()
+    path = tmp_path_factory.mktemp('ckpt') / 'epoch_1.pth'
+    torch.save(dict(meta=dict(epoch=1, iter=2, cfg='model = dict()'), state_dict=model.state_dict(),
+                    optimizer=optimizer.state_dict()), path)
+    return path
+
+
+def test_round_trip_into_the_model(checkpoint, tmp_path, monkeypatch, capsys):
+    out = tmp_path / 'model.safetensors'
+    monkeypatch.setattr(sys, 'argv', ['export_safetensors.py', str(checkpoint), str(out)])
+    tool = load_tool()
+    tool.main()
+    assert 'tensors' in capsys.readouterr().out
+    expected = torch.load(checkpoint, weights_only=True)['state_dict']
+    weights = tool.load_weights(str(out))
+    assert set(weights) == set(expected)
+    for key, value in expected.items():
+        assert torch.equal(weights[key], value) and weights[key].dtype == value.dtype, key
+    torch.manual_seed(1)  # other initial weights, replaced by the file's
+    model = init_model(TINY)
+    assert not torch.equal(model.head.fc.weight, expected['head.fc.weight'])
+    model.load_state_dict(weights, strict=True)
+    assert torch.equal(model.head.fc.weight, expected['head.fc.weight'])
+    with safe_open(str(out), 'pt') as f:
+        metadata = f.metadata()
+    assert metadata['epoch'] == '1' and metadata['iter'] == '2'
+    assert metadata['source'] == str(checkpoint)
+
+
+def test_prefix_keeps_a_submodule(checkpoint, tmp_path):
+    weights = load_tool().export(str(checkpoint), str(tmp_path / 'head.safetensors'),
+                                 prefix='head.')
+    assert set(weights) == {'fc.weight', 'fc.bias'}
+    head = torch.nn.Module()
+    head.fc = torch.nn.Linear(32, 10)
+    head.load_state_dict(load_tool().load_weights(str(tmp_path / 'head.safetensors')))
+
+
+def test_refuses_non_finite_weights_and_bad_files(checkpoint, tmp_path):
+    tool = load_tool()
+    state = torch.load(checkpoint, weights_only=True)
+    state['state_dict']['head.fc.bias'][3] = math.nan
+    poisoned = tmp_path / 'nan.pth'
+    torch.save(state, poisoned)
+    with pytest.raises(ValueError, match=r'nan.pth: weight head.fc.bias holds NaN'):
+        tool.export(str(poisoned), str(tmp_path / 'nan.safetensors'))
+    assert not (tmp_path / 'nan.safetensors').exists()
+    truncated = tmp_path / 'truncated.pth'
+    truncated.write_bytes(checkpoint.read_bytes()[:1000])
+    with pytest.raises(RuntimeError, match=f'checkpoint {truncated} cannot be read'):
+        tool.export(str(truncated), str(tmp_path / 'x.safetensors'))
+    with pytest.raises(ValueError, match='no tensor under the prefix'):
+        tool.export(str(checkpoint), str(tmp_path / 'x.safetensors'), prefix='nothing.')

@@ -146,3 +146,16 @@ def test_open_vocabulary_hook_gives_each_phase_its_dataset_names(tmp_path):
     assert model.decode_head.num_classes == 1
     OpenVocabularyHook(test_classes=['a', 'b']).before_test(runner)
     assert model.decode_head.class_names == ['a', 'b']
+
+
+def test_vocabulary_from_a_registered_dataset_class():
+    import pytest
+    from mmseg.datasets import ADE20KDataset, COCOStuffDataset
+
+    from genrep.models.heads.ov_mask2former_head import dataset_class_names
+    assert dataset_class_names('mmseg.COCOStuffDataset') == list(
+        COCOStuffDataset.METAINFO['classes'])
+    assert len(dataset_class_names('mmseg.ADE20KDataset')) == len(
+        ADE20KDataset.METAINFO['classes']) == 150
+    with pytest.raises(ValueError, match="class_names='mmseg.NoSuchSet'"):
+        dataset_class_names('mmseg.NoSuchSet')

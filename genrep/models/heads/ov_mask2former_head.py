@@ -7,13 +7,26 @@ mmseg's and mmdet's matching, losses and inference rule run unchanged, but the N
 embeddings of their names and can be replaced at test time by names never seen in training (train on
 COCO-Stuff, test on ADE20K, as mmseg 1.2's open-vocabulary SAN configs do).
 """
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 from mmengine.config import ConfigDict
 from mmseg.models.decode_heads import Mask2FormerHead
 
-from genrep.registry import MODELS
+from genrep.registry import DATASETS, MODELS
 from .text_embedding_cls_head import TextEmbeddingClassifier
+
+
+def dataset_class_names(class_names: Union[str, Sequence[str]]) -> List[str]:
+    """A list of names as given, or the ``METAINFO['classes']`` of the dataset class registered
+    under the name ``class_names`` (in mmengine's DATASETS tree, scope prefix allowed)."""
+    if not isinstance(class_names, str):
+        return list(class_names)
+    dataset = DATASETS.get(class_names)
+    classes = getattr(dataset, 'METAINFO', {}).get('classes') if dataset is not None else None
+    if not classes:
+        raise ValueError(f'class_names={class_names!r}: no registered dataset class with '
+                         "METAINFO['classes'] of that name")
+    return list(classes)
 
 
 @MODELS.register_module()
@@ -21,7 +34,9 @@ class OpenVocabMask2FormerHead(Mask2FormerHead):
     """mmseg's Mask2Former head whose query classifier is a text-embedding classifier.
 
     Args:
-        class_names: the training vocabulary (N names); ``num_classes`` follows from it.
+        class_names: the training vocabulary (N names), or the registered name of a dataset class
+            whose ``METAINFO['classes']`` are the names (e.g. ``'mmseg.COCOStuffDataset'``);
+            ``num_classes`` follows from it.
         text_encoder: config of the text encoder (``MiniLMTextEncoder``, ``CLIPTextEncoder``).
         no_object_weight: the classification weight of 'no object' (Mask2Former: 0.1); the class
             weights of ``loss_cls`` are [1] * N + [no_object_weight] for whatever vocabulary.
@@ -30,7 +45,7 @@ class OpenVocabMask2FormerHead(Mask2FormerHead):
     """
 
     def __init__(self,
-                 class_names: Sequence[str],
+                 class_names: Union[str, Sequence[str]],
                  text_encoder: dict,
                  no_object_weight: float = 0.1,
                  classifier: Optional[dict] = None,
@@ -38,7 +53,7 @@ class OpenVocabMask2FormerHead(Mask2FormerHead):
         if 'num_classes' in kwargs:
             raise ValueError('OpenVocabMask2FormerHead: num_classes follows from class_names; '
                              'remove it from the head config')
-        names = list(class_names)
+        names = dataset_class_names(class_names)
         loss_cls = ConfigDict(kwargs.pop('loss_cls'))  # mmdet reads it by attribute
         loss_cls['class_weight'] = [1.0] * len(names) + [no_object_weight]
         super().__init__(num_classes=len(names), loss_cls=loss_cls, **kwargs)

@@ -36,7 +36,8 @@ from torch import Tensor
 
 from genrep.registry import DIFFUSION_SCHEDULERS, POSTERIORS
 
-from .reverse_chain import chain_length, denoise_classes, kept_step_indices, reverse_chain
+from .reverse_chain import (chain_length, denoise_classes, forward_noised_steps, kept_step_indices,
+                            reverse_chain)
 from .schedule import DiffusionSchedule, StepAdjust, gaussian_log_density
 
 
@@ -183,49 +184,109 @@ def _reduce(values: Tensor, dense: bool) -> Tensor:
     return values.sum(dim=2) if dense else values.flatten(2).sum(dim=2)
 
 
+def geometric_log_likelihood(component_log_densities: Iterable[Tensor]) -> Tensor:
+    """The per-step renormalised alternative to Eq. 2: the mean over the S components of
+    log N(x; mu_s, sigma_s), i.e. the log of their geometric mean. Each step then counts
+    equally, where in the arithmetic mixture the narrowest component's normaliser
+    (-D/2 log sigma_s^2) decides which step speaks. Shapes as :func:`mixture_log_likelihood`."""
+    total, count = None, 0
+    for log_density in component_log_densities:
+        total = log_density if total is None else total + log_density
+        count += 1
+    if total is None:
+        raise ValueError('geometric_log_likelihood: no components')
+    return total / count
+
+
 @POSTERIORS.register_module()
 class ReverseChainPosterior(PosteriorEstimator):
-    """log p(x|y) from the Gaussian components of one class-conditioned reverse chain (Eq. 2).
+    """log p(x|y) from the Gaussian components N(mu_{s,y}, sigma_{s,y}) of the class-conditioned
+    reverse steps at the S kept indices s (Eq. 2), in two readings of where a component is taken
+    and how the components combine.
 
-    Image level: log (1/S sum_s N(x; mu_{s,y}, sigma_{s,y})) over the S kept steps, the density of
-    the whole input, divided by D = C h w. Dense: the same mixture taken per location (a density of
-    the C channels there), divided by C. So the dense map averaged over locations equals the image
-    level when S = 1 (one kept step), and in general is at least image level - (hw - 1) log S / D
-    (a product of per-location mixtures dominates the mixture of products). The mixture weight is
-    1/S with S the number of kept steps (Algorithm 1, line 29 divides by T//k instead; the two
-    differ by a class-independent constant, which the posterior ignores).
+    ``components``:
+
+    * 'chain' (Algorithm 1 as written): the kept steps of one free-running reverse chain started
+      from the input forward-noised to T'-1, and each component is evaluated at the input,
+      N(x; mu_{s,y}, sigma_{s,y}).
+    * 'forward': the step at index s is the reverse kernel evaluated from x_s ~ q(x_s | x), the
+      input forward-noised to s (:func:`forward_noised_steps`), and the component is evaluated at
+      the forward posterior mean of x_{s-1} given (x_s, x) (``DiffusionSchedule.q_posterior_mean``;
+      at s = 0 that is x itself). Equivalently, up to a class-independent Jacobian, the density of
+      x under the Gaussian p(x | x_s, y) that the reverse step implies in x's space.
+      One denoiser call per kept step, no chain.
+
+    ``combine``: 'mixture' (Eq. 2: log of the arithmetic mean of the densities,
+    :func:`mixture_log_likelihood`) or 'geometric' (the mean of the log-densities,
+    :func:`geometric_log_likelihood`). The literal reading is ('chain', 'mixture'); the default
+    ('forward', 'geometric') is the one measured closest to the exact posterior
+    (docs/decisions.md, Reverse chain; ``benchmarks/teacher.py``).
+
+    Image level: the density of the whole input, divided by D = C h w. Dense: the same per
+    location (a density of the C channels there), divided by C; for 'geometric' the dense map
+    averaged over locations equals the image level; for 'mixture' it does when S = 1 and is in
+    general at least image level - (hw - 1) log S / D. The mixture weight is 1/S (Algorithm 1,
+    line 29 divides by T//k instead; a class-independent constant, which the posterior ignores).
 
     Args:
         burn_in: m, discarded first steps of the chain.
         thinning: k, keep every k-th step afterwards (see ``reverse_chain.kept_step_indices``).
         strength: the fraction of the chain that runs (see ``reverse_chain.reverse_chain``).
+        components: 'forward' or 'chain', see above.
+        combine: 'geometric' or 'mixture', see above.
         other args: see :class:`PosteriorEstimator`.
 
     The ``adjust`` hook of the estimate (``DiffusionSchedule.p_sample``'s, ``(mean, log_variance,
-    x_t, index) -> (mean, log_variance)``) is applied to every step of the chain, so the mixture
-    components are the model's adjusted reverse steps (GenRep's semantic adjustment, Eq. 6-9);
-    ``None``: Eq. 1 as is. It is an argument of each call, not state: the model that owns the
-    adjuster passes it.
+    x_t, index) -> (mean, log_variance)``) is applied to every step, so the components are the
+    model's adjusted reverse steps (GenRep's semantic adjustment, Eq. 6-9); ``None``: Eq. 1 as
+    is. It is an argument of each call, not state: the model that owns the adjuster passes it.
     """
 
+    COMPONENTS = ('forward', 'chain')
+    COMBINE = ('geometric', 'mixture')
+
     def __init__(self, schedule, burn_in: int = 50, thinning: int = 2, strength: float = 1.0,
-                 **kwargs):
+                 components: str = 'forward', combine: str = 'geometric', **kwargs):
         super().__init__(schedule, **kwargs)
         # A chain that keeps no step fails here, when the config is built, not at the first call.
         kept_step_indices(chain_length(self.schedule.num_steps, strength), burn_in, thinning)
+        if components not in self.COMPONENTS:
+            raise ValueError(f'ReverseChainPosterior: components must be one of '
+                             f'{self.COMPONENTS}, got {components!r}')
+        if combine not in self.COMBINE:
+            raise ValueError(f'ReverseChainPosterior: combine must be one of {self.COMBINE}, '
+                             f'got {combine!r}')
         self.burn_in = burn_in
         self.thinning = thinning
         self.strength = strength
+        self.components = components
+        self.combine = combine
+
+    def num_evaluations(self) -> int:
+        """Denoiser calls per (image, class): the steps that run ('chain') or the kept ones."""
+        num_steps = chain_length(self.schedule.num_steps, self.strength)
+        if self.components == 'chain':
+            return num_steps
+        return len(kept_step_indices(num_steps, self.burn_in, self.thinning))
 
     def _log_likelihood(self, denoiser, x0, class_ids, generator, dense, adjust):
-        target = x0.unsqueeze(1)
-        steps = reverse_chain(self.schedule, denoiser, x0, class_ids, self.burn_in, self.thinning,
-                              generator, self.class_batch, self.strength, adjust)
+        run = reverse_chain if self.components == 'chain' else forward_noised_steps
+        steps = run(self.schedule, denoiser, x0, class_ids, self.burn_in, self.thinning,
+                    generator, self.class_batch, self.strength, adjust)
+        inputs = x0.unsqueeze(1).float()
+
+        def target(step):
+            if self.components == 'chain':
+                return inputs
+            return self.schedule.q_posterior_mean(inputs, step.state.float(), step.index)
+
         components = (_reduce(
-            gaussian_log_density(target.float(), step.mean.float(), step.log_variance.float()),
+            gaussian_log_density(target(step), step.mean.float(), step.log_variance.float()),
             dense) for step in steps)
+        combine = (mixture_log_likelihood
+                   if self.combine == 'mixture' else geometric_log_likelihood)
         dims = x0.shape[1] if dense else x0[0].numel()
-        return mixture_log_likelihood(components) / dims
+        return combine(components) / dims
 
 
 def denoising_error_log_likelihood(errors: Iterable[Tensor], weights: Iterable[float]) -> Tensor:

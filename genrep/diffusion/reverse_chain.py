@@ -23,6 +23,11 @@ their class. Classes go through the denoiser ``class_batch`` at a time. The last
 moves to its mean, as in DiT (diffusers also adds noise there when the last timestep is not 0);
 only means and variances enter Eq. 2.
 
+The teacher has a second reading of the components (:func:`forward_noised_steps`): at each kept
+index s the reverse kernel p_theta(x_{s-1} | x_s, y) is evaluated from x_s drawn from the forward
+process q(x_s | x_0) of the input itself, not from the previous state of a free-running chain;
+it needs one denoiser call per kept step and no chain (see docs/decisions.md, Reverse chain).
+
 One loop serves both uses of the reverse process: :func:`reverse_steps` runs
 ``DiffusionSchedule.p_sample`` from a given state and index down to index 0; the teacher chain
 (:func:`reverse_chain`) starts it from the forward-noised input, class-conditional generation
@@ -30,7 +35,7 @@ One loop serves both uses of the reverse process: :func:`reverse_steps` runs
 GenRep's semantic adjustment of the reverse step (Eq. 6-9) enters.
 """
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -76,12 +81,14 @@ class ReverseStep:
         mean: mu_{s,y} of p_theta(x_{s-1} | x_s, y), [B, K, C, ...].
         log_variance: log sigma^2_{s,y}, [B, K, C, ...] (expanded, no copy, when fixed).
         sample: the state the chain moved to, x_{s-1} = mean + sigma noise (mean at s = 0).
+        state: the step's input x_s, [B, K, C, ...] (expanded, no copy, when shared by classes).
     """
     index: int
     timestep: int
     mean: Tensor
     log_variance: Tensor
     sample: Tensor
+    state: Optional[Tensor] = None
 
 
 def denoise_classes(denoiser: torch.nn.Module, x_t: Tensor, timestep: int, class_ids: Tensor,
@@ -237,22 +244,73 @@ def reverse_chain(schedule: DiffusionSchedule,
 
     first = num_steps - 1
     x_start = schedule.q_sample(x0.repeat_interleave(num_classes, dim=0), first, shared_noise())
+    x_t = x_start
     for index, timestep, step in reverse_steps(schedule, denoise, x_start, first, shared_noise,
                                                adjust):
         if index in kept:
             yield ReverseStep(index, timestep, step['mean'].reshape(chains),
                               step['log_variance'].reshape(chains),
-                              step['sample'].reshape(chains))
+                              step['sample'].reshape(chains), x_t.reshape(chains))
+        x_t = step['sample']
 
 
-def reverse_chain_states(*args, **kwargs) -> ReverseStep:
-    """:func:`reverse_chain` (the same arguments) with its kept steps stacked on a leading axis:
-    ``index`` and ``timestep`` become [S] tensors, the others [S, B, K, C, ...] (S kept
-    steps)."""
-    steps = list(reverse_chain(*args, **kwargs))
+def forward_noised_steps(schedule: DiffusionSchedule,
+                         denoiser: torch.nn.Module,
+                         x0: Tensor,
+                         class_ids: Tensor,
+                         burn_in: int,
+                         thinning: int,
+                         generator: Optional[torch.Generator] = None,
+                         class_batch: Optional[int] = None,
+                         strength: float = 1.0,
+                         adjust: Optional[StepAdjust] = None) -> Iterator[ReverseStep]:
+    """The reverse kernel p_theta(x_{s-1} | x_s, y) at the kept indices s of the chain, each
+    evaluated from x_s = q_sample(x0, s, noise) (the input forward-noised to s) rather than from
+    a free-running chain; the arguments are those of :func:`reverse_chain`.
+
+    Noise: one [B, C, ...] draw per kept step (in chain order, noisiest first) for x_s, and one
+    for the step's sample, both shared by the classes of an image. One denoiser call per kept step.
+
+    Yields:
+        :class:`ReverseStep` for each kept index, in chain order; ``state`` is x_s.
+    """
+    num_steps = chain_length(schedule.num_steps, strength)
+    kept = kept_step_indices(num_steps, burn_in, thinning)
+    batch, num_classes = class_ids.shape
+    if x0.shape[0] != batch:
+        raise ValueError(
+            f'reverse chain: x0 has {x0.shape[0]} images but class_ids has {batch} rows')
+    chains = (batch, num_classes, *x0.shape[1:])
+
+    def draw() -> Tensor:
+        return torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+
+    for index in kept:
+        timestep = int(schedule.timesteps[index])
+        x_s = schedule.q_sample(x0, index, draw()).unsqueeze(1).expand(chains)
+        output = denoise_classes(denoiser, x_s, timestep, class_ids, class_batch)
+        noise = draw().unsqueeze(1).expand(chains).flatten(0, 1) if index > 0 else None
+        step = schedule.p_sample(output.flatten(0, 1), x_s.flatten(0, 1), index, noise=noise,
+                                 adjust=adjust)
+        yield ReverseStep(index, timestep, step['mean'].reshape(chains),
+                          step['log_variance'].reshape(chains), step['sample'].reshape(chains),
+                          x_s)
+
+
+def stack_steps(steps: Iterable[ReverseStep]) -> ReverseStep:
+    """Kept steps stacked on a leading axis: ``index`` and ``timestep`` become [S] tensors, the
+    others [S, B, K, C, ...] (S kept steps)."""
+    steps = list(steps)
     return ReverseStep(
         index=torch.tensor([s.index for s in steps]),
         timestep=torch.tensor([s.timestep for s in steps]),
         mean=torch.stack([s.mean for s in steps]),
         log_variance=torch.stack([s.log_variance for s in steps]),
-        sample=torch.stack([s.sample for s in steps]))
+        sample=torch.stack([s.sample for s in steps]),
+        state=torch.stack([s.state for s in steps]))
+
+
+def reverse_chain_states(*args, **kwargs) -> ReverseStep:
+    """:func:`reverse_chain` (the same arguments) with its kept steps stacked
+    (:func:`stack_steps`)."""
+    return stack_steps(reverse_chain(*args, **kwargs))

@@ -21,6 +21,8 @@ from genrep.diffusion.schedule import DiffusionSchedule
 from genrep.registry import POSTERIORS
 
 SCHEDULER = dict(num_train_timesteps=1000, clip_sample=False)
+# Algorithm 1 as written: the components of one free-running chain, mixed as in Eq. 2.
+LITERAL = dict(components='chain', combine='mixture')
 
 
 class GaussianClassDenoiser(torch.nn.Module):
@@ -67,7 +69,7 @@ def agreement(p, q):
 def test_eq2_mixture_is_torch_mixture_of_the_chain_components():
     x, _, denoiser, _ = gaussian_problem(num_images=6, shape=(2, 3, 3), num_classes=3)
     schedule = DiffusionSchedule(SCHEDULER, 12)
-    est = ReverseChainPosterior(schedule, burn_in=3, thinning=2, seed=5)
+    est = ReverseChainPosterior(schedule, burn_in=3, thinning=2, seed=5, **LITERAL)
     ids = torch.tensor([0, 2])
     chain = reverse_chain_states(schedule, denoiser, x, ids.expand(6, 2), 3, 2,
                                  torch.Generator().manual_seed(5))
@@ -150,7 +152,7 @@ def test_denoising_error_uniform_weights_agree_with_bayes():
     assert best <= 0.06
 
 
-def test_reverse_chain_agrees_with_bayes():
+def test_literal_reverse_chain_agrees_with_bayes():
     """Eq. 2 from one chain per class is a kernel estimate around one trajectory; its components
     narrow as the chain nears the data, so it agrees less with Bayes than the denoising error, and
     less for longer chains. Measured at tau = 1 / D with (T', m, k) = (10, 2, 2), 512 images:
@@ -158,7 +160,8 @@ def test_reverse_chain_agrees_with_bayes():
     agreement 0.871, KL 0.36; the uniform posterior's KL is 1.32 and 1.19. (With the paper's
     (200, 50, 2) on these toys: agreement 0.78 and 0.66, KL 0.94 and 1.24.)"""
     schedule = DiffusionSchedule(SCHEDULER, 10)
-    est = ReverseChainPosterior(schedule, burn_in=2, thinning=2, seed=0, temperature=1 / 4)
+    est = ReverseChainPosterior(schedule, burn_in=2, thinning=2, seed=0, temperature=1 / 4,
+                                **LITERAL)
     for sep, min_agreement, max_kl in [(1.0, 0.9, 0.3), (0.75, 0.83, 0.42)]:
         x, _, denoiser, exact = gaussian_problem(sep=sep)
         post = est.posterior(denoiser, x)
@@ -173,7 +176,7 @@ def test_normalised_posterior_neither_one_hot_nor_uniform():
     levels = torch.tensor([-0.6, -0.2, 0.2, 0.6]).view(4, 1, 1, 1)
     estimators = [
         ReverseChainPosterior(DiffusionSchedule(SCHEDULER, 10), burn_in=2, thinning=2, seed=0,
-                              temperature=0.1),
+                              temperature=0.1, **LITERAL),
         DenoisingErrorPosterior(DiffusionSchedule(SCHEDULER, 20), seed=0, temperature=0.1)
     ]
     for est in estimators:
@@ -203,23 +206,32 @@ def test_dense_relates_to_image_level():
     assert dense.shape == (8, 3, 3, 3)
     torch.testing.assert_close(dense.mean((2, 3)), est.log_likelihood(denoiser, x))
     # reverse chain with one kept component (m = T' - 1): equal as well
-    one = ReverseChainPosterior(schedule, burn_in=11, thinning=1, seed=1)
+    one = ReverseChainPosterior(schedule, burn_in=11, thinning=1, seed=1, **LITERAL)
     torch.testing.assert_close(one.dense_log_likelihood(denoiser, x).mean((2, 3)),
                                one.log_likelihood(denoiser, x), rtol=1e-4, atol=1e-4)
     # S components: mean of the per-location mixtures >= image mixture - (hw - 1) log S / D
-    many = ReverseChainPosterior(schedule, burn_in=3, thinning=2, seed=1)
+    many = ReverseChainPosterior(schedule, burn_in=3, thinning=2, seed=1, **LITERAL)
     num_components, dims = 5, 18
     gap = many.dense_log_likelihood(denoiser, x).mean((2, 3)) - many.log_likelihood(denoiser, x)
     assert (gap >= -(9 - 1) * math.log(num_components) / dims - 1e-5).all()
+    assert (gap > 1e-3).any()
+    # the geometric combination (the default) is a mean of logs: equal for any S
+    for components in ['forward', 'chain']:
+        est = ReverseChainPosterior(schedule, burn_in=3, thinning=2, seed=1,
+                                    components=components)
+        torch.testing.assert_close(est.dense_log_likelihood(denoiser, x).mean((2, 3)),
+                                   est.log_likelihood(denoiser, x), rtol=1e-4, atol=1e-4)
 
 
 # -- budget ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize('estimator', ['chain', 'error'])
+@pytest.mark.parametrize('estimator', ['chain', 'forward', 'error'])
 def test_budgeted_candidates_equal_restricted_exact(estimator):
     x, labels, denoiser, _ = gaussian_problem(num_images=6, shape=(1, 2, 2), num_classes=7)
     schedule = DiffusionSchedule(SCHEDULER, 10)
     kwargs = dict(seed=4, temperature=0.2)
-    if estimator == 'chain':
+    if estimator != 'error':
+        kwargs.update(components=estimator, combine='mixture' if estimator == 'chain' else
+                      'geometric')
         exact_est = ReverseChainPosterior(schedule, burn_in=2, thinning=2, **kwargs)
         budget_est = ReverseChainPosterior(schedule, burn_in=2, thinning=2, class_batch=2, **kwargs)
     else:
@@ -318,7 +330,7 @@ def test_reverse_chain_posterior_mixes_the_adjusted_steps():
         return mean + 0.2 * x_t, log_variance + 0.3
 
     ids = torch.tensor([0, 1, 2])
-    est = ReverseChainPosterior(schedule, burn_in=2, thinning=3, seed=1)
+    est = ReverseChainPosterior(schedule, burn_in=2, thinning=3, seed=1, **LITERAL)
     chain = reverse_chain_states(schedule, denoiser, x, ids.expand(3, 3), 2, 3,
                                  torch.Generator().manual_seed(1), adjust=adjust)
     comps = Independent(Normal(chain.mean.movedim(0, 2), (0.5 * chain.log_variance).exp().movedim(

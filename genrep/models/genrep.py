@@ -106,11 +106,12 @@ class GenRep(BaseModel):
         if backbone is None or not hasattr(backbone, 'denoiser'):
             raise TypeError(f'GenRep: the perception model {type(built).__name__} must have a '
                             'genrep.DiffusionBackbone as its backbone')
-        self.task = TASK_ADAPTERS.build(task)
+        self.task = _build_in_genrep_scope(TASK_ADAPTERS, task)
         self.stage = stage
-        self.schedule: DiffusionSchedule = DIFFUSION_SCHEDULERS.build(
-            schedule or dict(type='DiffusionSchedule'))
-        self.posterior = POSTERIORS.build(posterior) if posterior is not None else None
+        self.schedule: DiffusionSchedule = _build_in_genrep_scope(
+            DIFFUSION_SCHEDULERS, schedule or dict(type='DiffusionSchedule'))
+        self.posterior = (_build_in_genrep_scope(POSTERIORS, posterior)
+                          if posterior is not None else None)
         self.distill_loss = MODELS.build(
             {'_scope_': 'genrep', **(distill_loss or dict(type='GenerativeDistillationLoss'))})
         self.num_candidates = num_candidates
@@ -359,6 +360,13 @@ class GenRep(BaseModel):
         if vae is not None:
             x = vae.decode(x / vae.config.scaling_factor).sample
         return x
+
+
+def _build_in_genrep_scope(registry, cfg: dict):
+    """Build from one of genrep's own registries (no OpenMMLab parent) in genrep's scope, whatever
+    the config's default scope (mmengine would otherwise search the default scope's tree first and
+    warn that it fell back)."""
+    return registry.build({'_scope_': 'genrep', **cfg})
 
 
 def _first_images(scores, n: int):

@@ -41,7 +41,8 @@ class OpenVocabMask2FormerHead(Mask2FormerHead):
         no_object_weight: the classification weight of 'no object' (Mask2Former: 0.1); the class
             weights of ``loss_cls`` are [1] * N + [no_object_weight] for whatever vocabulary.
         classifier: further ``TextEmbeddingClassifier`` arguments (logit scale).
-        kwargs: mmseg ``Mask2FormerHead`` arguments, without ``num_classes``.
+        kwargs: mmseg ``Mask2FormerHead`` arguments (``num_classes`` may be None; the class
+            weights of ``loss_cls`` are set here).
     """
 
     def __init__(self,
@@ -50,10 +51,11 @@ class OpenVocabMask2FormerHead(Mask2FormerHead):
                  no_object_weight: float = 0.1,
                  classifier: Optional[dict] = None,
                  **kwargs):
-        if 'num_classes' in kwargs:
-            raise ValueError('OpenVocabMask2FormerHead: num_classes follows from class_names; '
-                             'remove it from the head config')
         names = dataset_class_names(class_names)
+        # A config inheriting a closed-set head may carry num_classes: None, or the same count.
+        if kwargs.pop('num_classes', None) not in (None, len(names)):
+            raise ValueError(f'OpenVocabMask2FormerHead: num_classes follows from class_names '
+                             f'({len(names)} names); set it to None or remove it')
         loss_cls = ConfigDict(kwargs.pop('loss_cls'))  # mmdet reads it by attribute
         loss_cls['class_weight'] = [1.0] * len(names) + [no_object_weight]
         super().__init__(num_classes=len(names), loss_cls=loss_cls, **kwargs)

@@ -4,7 +4,9 @@
 # 6 run (strength 0.3: from t = 250; from pure noise the chain forgets the input on this small
 # model, see docs/architecture.md), burn-in m = 2, thinning k = 2 (paper: T = 200, m = 50, k = 2).
 # Temperature 0.03: the NLL-fitted value of tools/analysis_tools/teacher_calibration.py on the
-# stage-0 checkpoint. The teacher covers the head's top-2 classes plus the true one for 8 images of
+# stage-0 checkpoint, for Algorithm 1's literal reading (components of the free-running chain,
+# mixed as Eq. 2 writes), which this config keeps: the estimator's new default (forward-noised
+# components, geometric mean; docs/decisions.md) needs its own temperature fit on this denoiser. The teacher covers the head's top-2 classes plus the true one for 8 images of
 # each batch; each distilled image's KL counts as one image of the cross-entropy (the weighting is
 # computed from the batch, genrep/models/distillation.py). One epoch from the stage-0 checkpoint.
 _base_ = ['./fmnist_genrep_stage0.py']
@@ -15,6 +17,8 @@ model = dict(
         type='ReverseChainPosterior',
         schedule=dict(
             type='DiffusionSchedule', scheduler={{_base_.scheduler}}, num_inference_steps=20),
+        components='chain',
+        combine='mixture',
         strength=0.3,
         burn_in=2,
         thinning=2,

@@ -82,12 +82,19 @@ class RandomStateHook(Hook):
     def record_random_states(self, runner) -> None:
         """Gather every rank's random states for the next checkpoint (a collective: call it on
         every rank)."""
-        self._recorded = all_gather_object(capture_random_states())
+        self._recorded = all_gather_object(self._training_states())
+
+    def _training_states(self) -> dict:
+        """The states training continues with: during a validation inside training (where
+        CheckpointHook saves the best checkpoint and re-saves the epoch's), those from before it."""
+        if self._states_before_val is not None:
+            return self._states_before_val
+        return capture_random_states()
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         states, self._recorded = self._recorded, None
         if states is None and get_world_size() == 1:
-            states = [capture_random_states()]
+            states = [self._training_states()]
         if states is None:
             return  # e.g. a best checkpoint: no optimizer state, not resumed from
         checkpoint[RANDOM_STATES_KEY] = states

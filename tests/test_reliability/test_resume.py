@@ -67,6 +67,23 @@ def test_epoch_loop_resume_equals_uninterrupted(tmp_path, uninterrupted, stop_be
     assert_same_state(resumed, uninterrupted[loop])
 
 
+def test_resume_from_an_epoch_checkpoint_saved_again_after_validation(tmp_path, uninterrupted):
+    """With save_best, mmengine's CheckpointHook writes the epoch checkpoint again after the
+    validation (to record the best score); it must still hold the training random states."""
+    loop = 'genrep.ResumableEpochBasedTrainLoop'
+    best = dict(checkpoint=dict(type='genrep.CheckpointHook', interval=1, iter_interval=2,
+                                save_best='accuracy', rule='greater'))
+    work_dir = tmp_path / 'best'
+    with pytest.raises(Stop):
+        make_runner(work_dir, 'best_killed', loop, stop_before=7, hooks=best).train()
+    assert (work_dir / 'best_accuracy_epoch_1.pth').is_file()
+    checkpoint = find_resumable_checkpoint(str(work_dir))
+    assert checkpoint.endswith('epoch_1.pth')
+    resumed = make_runner(work_dir, 'best_resumed', loop, resume_from=checkpoint, hooks=best)
+    resumed.train()
+    assert_same_state(final_state(resumed), uninterrupted[loop])
+
+
 def test_iter_loop_resume_equals_uninterrupted(tmp_path, uninterrupted):
     loop = 'genrep.ResumableIterBasedTrainLoop'
     checkpoint, resumed = interrupted_then_resumed(tmp_path, loop, 8, 'iter')

@@ -256,3 +256,18 @@ def test_dist_train_two_processes_equals_one(tmp_path):
     assert len(first['random_states']) == 2  # both ranks' states, gathered before rank 0 saved
     for key, value in second['state_dict'].items():
         torch.testing.assert_close(first['state_dict'][key], value, rtol=0, atol=1e-6, msg=key)
+
+
+def test_overwrite_allows_the_rerun_and_drops_the_old_pointer(tmp_path, weights):
+    from mmengine.config import Config
+
+    from genrep.engine.runner_utils import resolve_start
+    (tmp_path / 'epoch_1.pth').write_bytes(weights.read_bytes())
+    (tmp_path / 'last_checkpoint').write_text('epoch_1.pth')
+    cfg = Config(dict(work_dir=str(tmp_path), load_from=None, resume=False))
+    resolve_start(cfg, None, overwrite=True)
+    assert cfg.resume is False and cfg.load_from is None
+    assert not (tmp_path / 'last_checkpoint').exists()  # a later --resume cannot pick the old run
+    (tmp_path / 'last_checkpoint').write_text('epoch_1.pth')
+    resolve_start(cfg, 'auto', overwrite=False)
+    assert cfg.resume is True and cfg.load_from == str(tmp_path / 'epoch_1.pth')

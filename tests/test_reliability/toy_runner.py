@@ -72,7 +72,8 @@ class StopBeforeIteration(Hook):
 def make_runner(work_dir, name, loop='genrep.ResumableEpochBasedTrainLoop', stop_before=None,
                 resume_from=None, lr=0.2, hooks=None, optim_wrapper=None):
     """A Runner of NoisyToy on AugmentedToyData: 2 epochs of 6 iterations, validated after each,
-    checkpoints every epoch and every 2 iterations; ``hooks`` are added to the default hooks."""
+    checkpoints every epoch and every 2 iterations; ``hooks`` are added to (or replace) the default
+    hooks."""
     by_epoch = 'Epoch' in loop
     train_cfg = dict(type=loop, val_interval=1 if by_epoch else ITERS_PER_EPOCH)
     if loop in ('EpochBasedTrainLoop', 'IterBasedTrainLoop'):
@@ -101,7 +102,7 @@ def make_runner(work_dir, name, loop='genrep.ResumableEpochBasedTrainLoop', stop
         optim_wrapper=optim_wrapper or dict(optimizer=dict(type='SGD', lr=lr, momentum=0.9)),
         param_scheduler=dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
                              end=MAX_EPOCHS * ITERS_PER_EPOCH),
-        default_hooks=dict(checkpoint=checkpoint, logger=dict(type='LoggerHook', interval=1),
+        default_hooks=dict(dict(checkpoint=checkpoint, logger=dict(type='LoggerHook', interval=1)),
                            **(hooks or {})),
         custom_hooks=[StopBeforeIteration(stop_before)] if stop_before else None,
         randomness=dict(seed=0),

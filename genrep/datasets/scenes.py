@@ -23,7 +23,7 @@ TEMPLATES_DIR = '/usr/share/tuxpaint/templates'
 INSTALL_HINT = 'run tools/install.sh (Debian packages tuxpaint-stamps-default and tuxpaint-data)'
 
 MASK_THRESHOLD = 128  # alpha >= 128 is object; the image itself blends with the soft alpha
-MIN_MASK_FRACTION = 0.05  # cut-outs whose mask fills less of their box (glass, fireworks) are dropped
+MIN_MASK_FRACTION = 0.05  # a cut-out whose mask fills less of its box (a glass, fireworks) is unused
 
 # Longest matching path prefix under stamps/ -> (fine category, super-category). Fine categories
 # are the classes of the open-vocabulary (COCO-Stuff-style) tree, super-categories those of the
@@ -143,7 +143,7 @@ def stamp_group(rel_path: str) -> Optional[Tuple[str, str]]:
 @dataclass(frozen=True)
 class Stamp:
     """One cut-out: ``path`` of its PNG, ``name`` (normalised English), ``fine`` and ``coarse``
-    categories, and ``box`` (x0, y0, x1, y1) of its alpha mask in the PNG, to which it is cropped."""
+    categories, and ``box`` (x0, y0, x1, y1) of its alpha mask in the PNG (it is cropped to it)."""
     path: str
     name: str
     fine: str
@@ -244,7 +244,7 @@ def _cropped_stamp(path: str, box: Tuple[int, int, int, int]) -> Image.Image:
 
 def stamp_layer(stamp: Stamp, width: int, height: int, flip: bool) -> np.ndarray:
     """The cut-out cropped to its mask box, mirrored if ``flip``, resized (bilinear) to
-    (height, width): an (height, width, 4) float32 array of premultiplied RGB and alpha in [0, 1]."""
+    (height, width): a (height, width, 4) float32 array, premultiplied RGB and alpha in [0, 1]."""
     image = _cropped_stamp(stamp.path, stamp.box)
     if flip:
         image = image.transpose(Image.FLIP_LEFT_RIGHT)
@@ -379,8 +379,9 @@ class PinholeCamera:
 def ground_layout(stamps: Sequence[Stamp], size: int, rng: np.random.Generator,
                   camera: PinholeCamera, max_objects: int) -> Tuple[List[Placement], int]:
     """Candidate placements of 1 to ``max_objects`` cut-outs standing on the ground, in paint order
-    far to near (so near ones occlude far ones), and their number (all are tried): depth Z uniform in [focal * height / (0.95 * (size - horizon)),
-    0.8 * far], real height 0.4-1.6 m, image height focal * height_m / Z, the bottom of the mask
+    far to near (so near ones occlude far ones), and their number (all are tried): depth Z uniform
+    in [focal * height / (0.95 * (size - horizon)), 0.6 * far] (the nearest base 95 % down the
+    image), real height 0.6-2 m, image height focal * height_m / Z, the bottom of the mask
     on the ground line at Z, the column of its centre anywhere in the image."""
     near = camera.focal * camera.height / (0.95 * (size - camera.horizon))
     count = int(rng.integers(1, max_objects + 1))

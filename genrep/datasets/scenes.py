@@ -23,7 +23,7 @@ TEMPLATES_DIR = '/usr/share/tuxpaint/templates'
 INSTALL_HINT = 'run tools/install.sh (Debian packages tuxpaint-stamps-default and tuxpaint-data)'
 
 MASK_THRESHOLD = 128  # alpha >= 128 is object; the image itself blends with the soft alpha
-MIN_MASK_FRACTION = 0.05  # a cut-out whose mask fills less of its box (a glass, fireworks) is unused
+MIN_MASK_FRACTION = 0.05  # cut-outs whose mask fills less of their box (a glass) are unused
 
 # Longest matching path prefix under stamps/ -> (fine category, super-category). Fine categories
 # are the classes of the open-vocabulary (COCO-Stuff-style) tree, super-categories those of the

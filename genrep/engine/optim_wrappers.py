@@ -133,6 +133,30 @@ def symmetric_aligned_gradient(grad_p: torch.Tensor,
     return GradientAlignment(gradient, cos_sim, alpha)
 
 
+_SHARDED_REFUSAL = (
+    '{} cannot align gradients that are sharded across processes (FSDP, e.g. mmengine\'s '
+    'FlexibleRunner with FSDPStrategy): Eq. 15 needs the cosine of the two whole task gradients '
+    'and every rank would see only its shard. Train stage 2 with DDP (Runner, '
+    'MMDistributedDataParallel), or use the plain OptimWrapper (no gradient alignment) under FSDP.')
+
+
+def _is_sharded_parameter(param: torch.Tensor) -> bool:
+    """An FSDP flat parameter (FSDP1) or a DTensor shard (FSDP2)."""
+    return bool(getattr(param, '_is_flat_param', False)) or type(param).__name__ == 'DTensor' \
+        or type(getattr(param, 'data', None)).__name__ == 'DTensor'
+
+
+def _is_sharded(model: nn.Module) -> bool:
+    """Whether ``model`` or one of its submodules is wrapped by FSDP (1 or 2)."""
+    try:
+        from torch.distributed import fsdp
+    except ImportError:  # torch built without distributed
+        return False
+    wrappers = tuple(getattr(fsdp, name) for name in ('FullyShardedDataParallel', 'FSDPModule')
+                     if hasattr(fsdp, name))
+    return any(isinstance(module, wrappers) for module in model.modules())
+
+
 @dataclass
 class _TaskGradient:
     """One task's gradient over all trainable parameters: ``flat`` [N] (zeros where not reached) and
@@ -181,7 +205,9 @@ class GradientAlignOptimWrapper(OptimWrapper):
     ``all_reduce`` so that every rank aligns the same average even when a rank's batch leaves some
     parameter unused; a parameter that no rank reached stays None. All-reduces happen on every
     micro-batch, also under accumulation. DDP with ``static_graph=True`` is refused: its first
-    backward queues an all-reduce of ``.grad``. ``detect_anomalous_params`` of
+    backward queues an all-reduce of ``.grad``. Sharded training (FSDP, mmengine's FlexibleRunner
+    with FSDPStrategy) is refused too: each rank holds a shard of each gradient, and the cosine of
+    Eq. 15 needs the whole vectors. ``detect_anomalous_params`` of
     MMDistributedDataParallel needs a tensor loss and cannot be used.
 
     The positional arguments are the parent wrapper's, in its order (OptimWrapper: ``optimizer``,
@@ -251,7 +277,10 @@ class GradientAlignOptimWrapper(OptimWrapper):
     @contextmanager
     def optim_context(self, model: nn.Module):
         """OptimWrapper's context (``no_sync`` on accumulation iterations; autocast in the AMP
-        subclass), refusing a DDP model with ``static_graph=True`` (see the class docstring)."""
+        subclass), refusing a DDP model with ``static_graph=True`` and a sharded (FSDP) model (see
+        the class docstring)."""
+        if _is_sharded(model):
+            raise NotImplementedError(_SHARDED_REFUSAL.format(type(self).__name__))
         if getattr(model, 'static_graph', False):
             raise ValueError(f'{type(self).__name__} computes gradients with torch.autograd.grad '
                              'and all-reduces them itself; DDP with static_graph=True would '
@@ -267,6 +296,8 @@ class GradientAlignOptimWrapper(OptimWrapper):
                 if param.requires_grad and id(param) not in seen:
                     seen.add(id(param))
                     params.append(param)
+        if any(_is_sharded_parameter(param) for param in params):
+            raise NotImplementedError(_SHARDED_REFUSAL.format(type(self).__name__))
         if not params:
             raise ValueError(f'{type(self).__name__}: the optimizer holds no trainable parameter')
         return params

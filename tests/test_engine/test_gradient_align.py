@@ -384,3 +384,21 @@ def test_positional_arguments_are_the_parent_wrappers(monkeypatch):
     assert isinstance(amp.loss_scaler, torch.amp.GradScaler)
     assert static.cast_dtype == stock.cast_dtype == torch.float16
     assert static._accumulative_counts == 2
+
+
+def test_sharded_gradients_are_refused():
+    """FSDP shards each gradient across ranks; Eq. 15's cosine needs the whole vectors."""
+    from torch.distributed.fsdp import FSDPModule
+    model = LinearTasks()
+    wrapper = make_wrapper(model)
+    model.shared_a._is_flat_param = True  # what FSDP1's FlatParameter carries
+    with pytest.raises(NotImplementedError, match='sharded across processes'):
+        wrapper.update_params(model.losses((3., 4.), (0., 5.)))
+
+    holder = nn.Module()
+    holder.layer = nn.Linear(2, 2)
+    # FSDP2's fully_shard swaps a module's class for such a subclass.
+    holder.layer.__class__ = type('FSDPLinear', (FSDPModule, nn.Linear), {})
+    with pytest.raises(NotImplementedError, match='Train stage 2 with DDP'):
+        with make_wrapper(holder).optim_context(holder):
+            pass

@@ -8,6 +8,7 @@ import math
 from typing import Dict, List
 
 import torch
+from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
@@ -25,9 +26,17 @@ def _optim_wrappers(runner) -> List:
     return [wrapper]
 
 
-def _max_abs(tensors: List[torch.Tensor]) -> float:
-    """max |x| over all ``tensors`` (NaN if any is NaN); one device sync."""
-    return float(torch.nn.utils.get_total_norm(tensors, norm_type=math.inf))
+def _all_finite(tensors: List[torch.Tensor]) -> bool:
+    """Whether every value of ``tensors`` is finite on every process (max |x| per process, then one
+    scalar all-reduce: under FSDP each process holds other shards, and all must stop together)."""
+    tensors = [t for t in tensors if t.numel() > 0]  # FSDP leaves some shards empty
+    finite = not tensors or math.isfinite(
+        float(torch.nn.utils.get_total_norm(tensors, norm_type=math.inf)))
+    if get_world_size() > 1:
+        flag = torch.tensor(0.0 if finite else 1.0)
+        all_reduce(flag, op='max')
+        finite = not bool(flag)
+    return finite
 
 
 @HOOKS.register_module()
@@ -106,8 +115,9 @@ class NonFiniteCheckHook(Hook):
         wrappers = _optim_wrappers(runner)
         amp = any(isinstance(w, AmpOptimWrapper) for w in wrappers)
         update_due = any(w.should_update() for w in wrappers)
-        bad = {key: float(value) for key, value in (outputs or {}).items()
-               if 'loss' in key and not math.isfinite(float(value))}
+        losses = {key: float(value.detach() if isinstance(value, torch.Tensor) else value)
+                  for key, value in (outputs or {}).items() if 'loss' in key}
+        bad = {key: value for key, value in losses.items() if not math.isfinite(value)}
         if amp and update_due and not self._stepped:
             self._count_skip(runner, 'the GradScaler skipped the step (gradient overflow)')
         elif bad and not amp and self.action == 'raise':
@@ -123,7 +133,7 @@ class NonFiniteCheckHook(Hook):
         self._stepped = True
         params = [p for group in optimizer.param_groups for p in group['params']
                   if p.grad is not None]
-        if not params or math.isfinite(_max_abs([p.grad.detach() for p in params])):
+        if _all_finite([p.grad.detach() for p in params]):
             return
         offending = [p for p in params if not bool(torch.isfinite(p.grad).all())]
         what = f'non-finite gradient in {self._describe(offending, len(params))}'
@@ -138,7 +148,7 @@ class NonFiniteCheckHook(Hook):
 
     def _check_parameters(self, optimizer) -> None:
         params = [p for group in optimizer.param_groups for p in group['params']]
-        if math.isfinite(_max_abs([p.detach() for p in params])):
+        if _all_finite([p.detach() for p in params]):
             return
         offending = [p for p in params if not bool(torch.isfinite(p).all())]
         raise FloatingPointError(
@@ -164,6 +174,8 @@ class NonFiniteCheckHook(Hook):
         return '?' if self._runner is None else str(self._runner.iter + 1)
 
     def _describe(self, offending: List[torch.Tensor], total: int) -> str:
+        if not offending:
+            return f'the shards of other processes (this one holds {total} parameters)'
         names = [self._names.get(id(p), f'<unnamed {tuple(p.shape)}>') for p in offending]
         shown = ', '.join(names[:3]) + (', ...' if len(names) > 3 else '')
         return f'{len(offending)} of {total} parameters ({shown})'

@@ -8,6 +8,7 @@ from mmengine.optim import AmpOptimWrapper
 from toy_runner import make_runner
 
 from genrep.engine import NonFiniteCheckHook
+from genrep.engine.guards import _all_finite
 
 GUARD = dict(finite_check=dict(type='genrep.NonFiniteCheckHook'))
 
@@ -88,3 +89,10 @@ def test_amp_overflow_is_skipped_and_counted(tmp_path, monkeypatch):
 def test_hook_arguments_checked():
     with pytest.raises(ValueError, match="'raise', 'skip'"):
         NonFiniteCheckHook(action='ignore')
+
+
+def test_all_finite_takes_empty_shards():
+    """FSDP leaves some processes' shards empty; the max-norm of nothing has no value."""
+    assert _all_finite([]) and _all_finite([torch.empty(0), torch.ones(2)])
+    assert not _all_finite([torch.empty(0), torch.tensor([1.0, math.nan])])
+    assert not _all_finite([torch.tensor([-math.inf])])

@@ -116,7 +116,8 @@ def test_slurm_scripts_as_mmseg(tmp_path):
     assert test.returncode == 0, test.stderr
     assert any(a.endswith('tools/test.py') for a in args)
     position = args.index('configs/x.py')
-    assert args[position + 1:position + 5] == ['work/epoch_1.pth', '--launcher=slurm', '--out', 'p.pkl']
+    expected = ['work/epoch_1.pth', '--launcher=slurm', '--out', 'p.pkl']
+    assert args[position + 1:position + 5] == expected
 
 
 def test_dist_scripts_pass_multi_node_flags(tmp_path):

@@ -1,5 +1,6 @@
-"""No silent loss: NonFiniteCheckHook stops the run at the first non-finite gradient, update or loss,
-before any checkpoint holds it; AMP overflows (and ``action='skip'``) are skipped and counted."""
+"""No silent loss: NonFiniteCheckHook stops the run at the first non-finite gradient, update or
+loss, before any checkpoint holds it; AMP overflows (and ``action='skip'``) are skipped and
+counted."""
 import math
 
 import pytest

@@ -1,5 +1,5 @@
-"""A run stopped at any iteration and resumed ends at exactly the weights (and optimizer and scheduler
-states) of the uninterrupted run with the same seed.
+"""A run stopped at any iteration and resumed ends at exactly the weights (and optimizer and
+scheduler states) of the uninterrupted run with the same seed.
 
 The toy Runner of toy_runner.py makes every random source of a real run visible and fast. The stop
 is an exception raised by a hook before iteration k + 1 starts (everything of iteration k,

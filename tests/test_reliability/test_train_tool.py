@@ -136,6 +136,16 @@ def test_rerun_into_a_work_dir_with_checkpoints_is_refused(monkeypatch, tmp_path
     assert sorted(p.name for p in work_dir.iterdir()) == ['epoch_1.pth', 'last_checkpoint']
 
 
+def test_resume_with_nothing_to_resume_keeps_load_from(tmp_path, weights):
+    from mmengine.config import Config
+
+    from genrep.engine.runner_utils import resolve_start
+    cfg = Config(dict(work_dir=str(tmp_path / 'empty'), load_from=str(weights), resume=False))
+    resolve_start(cfg, 'auto', overwrite=False)
+    assert cfg.resume is False and cfg.load_from == str(weights)
+
+
+@pytest.mark.slow
 def test_resume_with_nothing_to_resume_starts_from_load_from(tmp_path, weights, data):
     """The retry of a killed first stage keeps the weights its config loads (issue 11: they were
     dropped and the run started from random weights)."""

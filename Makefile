@@ -14,19 +14,22 @@ install:
 # training with gradient alignment (stage 2), then the test of stage 2: top-1, ECE and its
 # reliability diagram, FID, IS and CAS of class-conditional samples and their grid.
 GENREP = configs/genrep/fmnist_genrep_stage
+# Each stage resumes its own work dir: a run that was stopped goes on where it stopped, a finished one
+# is kept (delete work_dirs/ to train again from scratch).
 main: install
 	$(PYTHON) tools/analysis_tools/train_feature_net.py
-	$(PYTHON) tools/train.py $(GENREP)0.py --work-dir work_dirs/fmnist_genrep_stage0
-	$(PYTHON) tools/train.py $(GENREP)1.py --work-dir work_dirs/fmnist_genrep_stage1
-	$(PYTHON) tools/train.py $(GENREP)2.py --work-dir work_dirs/fmnist_genrep_stage2
+	$(PYTHON) tools/train.py $(GENREP)0.py --work-dir work_dirs/fmnist_genrep_stage0 --resume
+	$(PYTHON) tools/train.py $(GENREP)1.py --work-dir work_dirs/fmnist_genrep_stage1 --resume
+	$(PYTHON) tools/train.py $(GENREP)2.py --work-dir work_dirs/fmnist_genrep_stage2 --resume
 	$(PYTHON) tools/test.py $(GENREP)2.py work_dirs/fmnist_genrep_stage2/epoch_1.pth \
 		--work-dir work_dirs/fmnist_genrep_stage2/test
 
 # The perception-only baseline: the same UNet backbone, cross-entropy alone, two epochs.
 PERCEPTION = configs/genrep/fmnist_unet_cls.py
 perception: install
-	$(PYTHON) tools/train.py $(PERCEPTION) --work-dir work_dirs/fmnist_unet_cls
-	$(PYTHON) tools/test.py $(PERCEPTION) "$$(cat work_dirs/fmnist_unet_cls/last_checkpoint)" \
+	$(PYTHON) tools/train.py $(PERCEPTION) --work-dir work_dirs/fmnist_unet_cls --resume
+	$(PYTHON) tools/test.py $(PERCEPTION) \
+		"work_dirs/fmnist_unet_cls/$$(basename "$$(cat work_dirs/fmnist_unet_cls/last_checkpoint)")" \
 		--work-dir work_dirs/fmnist_unet_cls/test
 
 test: install

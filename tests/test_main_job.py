@@ -32,7 +32,8 @@ def test_main_config_learns_fashion_mnist(tmp_path):
     val = re.findall(r'accuracy/top1: ([\d.]+)', train.stdout + train.stderr)
     assert val and float(val[-1]) > 60.0, val
 
-    ckpt = (tmp_path / 'last_checkpoint').read_text().strip()
+    from genrep.engine import read_last_checkpoint
+    ckpt = read_last_checkpoint(str(tmp_path))
     test = subprocess.run([sys.executable, 'tools/test.py', config, ckpt, '--work-dir',
                            str(tmp_path / 'test'), '--cfg-options', *options],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)

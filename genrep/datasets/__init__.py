@@ -1,4 +1,5 @@
 """Datasets the OpenMMLab toolkits lack, registered in ``genrep.registry.DATASETS``."""
 from .fashion_mnist import FashionMNIST
+from .scenes_seg import ScenesSegDataset
 
-__all__ = ['FashionMNIST']
+__all__ = ['FashionMNIST', 'ScenesSegDataset']

@@ -107,7 +107,8 @@ def stage1(args, distil):
                    *args.cfg_options]
         if not distil:
             options.append('model.posterior=None')
-        run('train.py', args.stage1_config, '--work-dir', work_dir, '--cfg-options', *options)
+        run('train.py', args.stage1_config, '--work-dir', work_dir, '--overwrite', '--cfg-options',
+            *options)
         run('test.py', args.stage1_config, checkpoint, '--work-dir', test_dir,
             *cfg_options(args.cfg_options))
     return checkpoint, test_scores(test_dir)
@@ -127,7 +128,7 @@ def stage2(args, row, stage1_checkpoint):
             model.append('optim_wrapper.damping_power=0')
         hook = [f'custom_hooks.1.samples_per_class={args.samples_per_class}',
                 f'custom_hooks.1.num_steps={args.sample_steps}']
-        run('train.py', args.stage2_config, '--work-dir', work_dir, '--cfg-options',
+        run('train.py', args.stage2_config, '--work-dir', work_dir, '--overwrite', '--cfg-options',
             f'load_from={stage1_checkpoint}', *budget(args, args.stage2_iters), *model,
             *args.cfg_options, *args.stage2_cfg_options)
         run('test.py', args.stage2_config, osp.join(work_dir, 'epoch_1.pth'), '--work-dir',

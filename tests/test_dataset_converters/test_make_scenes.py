@@ -294,3 +294,23 @@ def test_missing_sources_fail_with_one_line(tool, sources, tmp_path):
         tool.main(['--out', str(tmp_path / 'out'), '--stamps-dir', sources['stamps'],
                    '--templates-dir', str(tmp_path)])
     assert str(tmp_path) in str(error.value) and 'template photos' in str(error.value)
+
+
+def test_scenes_seg_dataset_reads_its_classes_from_the_tree(scenes, tmp_path):
+    """genrep.ScenesSegDataset: mmseg's BaseSegDataset with the tree's classes.json, as the scenes
+    configs build it; a tree without classes.json is one clear error naming the file."""
+    from mmseg.datasets.transforms import LoadAnnotations
+
+    from genrep.datasets import ScenesSegDataset
+    meta = load_json(scenes / 'ade/classes.json')
+    data = ScenesSegDataset(
+        data_root=str(scenes / 'ade'),
+        data_prefix=dict(img_path='images/validation', seg_map_path='annotations/validation'),
+        img_suffix='.jpg', seg_map_suffix='.png', reduce_zero_label=True,
+        pipeline=[dict(type='LoadImageFromFile'), LoadAnnotations()])
+    assert list(data.metainfo['classes']) == meta['classes']
+    assert [list(c) for c in data.metainfo['palette']] == meta['palette']
+    raw = read_png(scenes / 'ade/annotations/validation/scene_000000.png').astype(np.int64)
+    np.testing.assert_array_equal(data[0]['gt_seg_map'], np.where(raw == 0, 255, raw - 1))
+    with pytest.raises(FileNotFoundError, match='classes.json not found; make the scenes'):
+        ScenesSegDataset(data_root=str(tmp_path))

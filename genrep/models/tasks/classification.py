@@ -26,9 +26,13 @@ class ClassificationAdapter(TaskAdapter):
         losses = model.head._get_loss(logits, data_samples)
         if not with_scores:
             return TaskOutput(losses)
-        labels = gt_labels(data_samples, logits.device)
-        valid = torch.ones_like(labels, dtype=torch.bool)
-        return TaskOutput(losses, StudentScores('image', logits, labels, valid))
+        return TaskOutput(losses, self.student_scores(logits, gt_labels(data_samples,
+                                                                        logits.device)))
+
+    def student_scores(self, logits: Tensor, labels: Tensor) -> StudentScores:
+        """The head's logits [B, N] with the image classes [B] (a subclass whose head scores
+        something else, e.g. every location, overrides this alone)."""
+        return StudentScores('image', logits, labels, torch.ones_like(labels, dtype=torch.bool))
 
     def generation_labels(self, data_samples: Sequence, null_class: int,
                           device: torch.device) -> Tensor:

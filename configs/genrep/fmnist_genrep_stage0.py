@@ -10,9 +10,10 @@ _base_ = [
 ]
 
 model = dict(stage=0, vlb_weight=1.0, label_dropout=0.1)
-# One epoch; nothing of perception trains yet, so nothing is validated (the interval lies beyond
-# the run) and no best checkpoint is kept.
-train_cfg = dict(by_epoch=True, max_epochs=1, val_interval=2)
+# One epoch; nothing of perception trains yet, so nothing is validated (validation would begin after
+# epoch 2: mmengine otherwise validates the last epoch whatever the interval) and no best
+# checkpoint is kept.
+train_cfg = dict(by_epoch=True, max_epochs=1, val_begin=2, val_interval=1)
 default_hooks = dict(checkpoint=dict(save_best=None))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=100),

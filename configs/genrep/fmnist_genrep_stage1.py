@@ -35,6 +35,6 @@ val_evaluator = [
     dict(type='genrep.ExpectedCalibrationError', n_bins=15),
 ]
 test_evaluator = val_evaluator
-train_cfg = dict(val_interval=1)
+train_cfg = dict(val_begin=1, val_interval=1)
 default_hooks = dict(checkpoint=dict(save_best='auto'))
 load_from = 'work_dirs/fmnist_genrep_stage0/epoch_1.pth'

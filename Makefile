@@ -4,7 +4,7 @@
 #   make test   installs the stack (first time only), runs the test suite
 PYTHON ?= python3
 
-.PHONY: install main perception test test-slow
+.PHONY: install main perception scenes test test-slow
 
 install:
 	PYTHON=$(PYTHON) bash tools/install.sh
@@ -31,6 +31,12 @@ perception: install
 	$(PYTHON) tools/test.py $(PERCEPTION) \
 		"work_dirs/fmnist_unet_cls/$$(basename "$$(cat work_dirs/fmnist_unet_cls/last_checkpoint)")" \
 		--work-dir work_dirs/fmnist_unet_cls/test
+
+# The embedded scenes of the dense tasks (segmentation, detection, depth): real photo cut-outs on
+# real backgrounds from Debian's Tux Paint packages, written in the ADE20K, COCO-Stuff, COCO/LVIS
+# and NYU layouts under data/scenes (about 20 s).
+scenes: install
+	$(PYTHON) tools/dataset_converters/make_scenes.py --out data/scenes --seed 0 --force
 
 test: install
 	$(PYTHON) -m pytest

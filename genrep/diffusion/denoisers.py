@@ -16,6 +16,7 @@ strides and channels known statically (``feature_strides``, ``feature_channels``
 configured without a dry run.
 """
 import functools
+import inspect
 import os
 import os.path as osp
 from dataclasses import dataclass
@@ -71,7 +72,18 @@ def build_diffusers_model(model_cls,
             f'pretrained={pretrained!r}')
     if pretrained is not None:
         return load_local_pretrained(model_cls, os.fspath(pretrained), subfolder)
+    check_config_keys(model_cls, config)
     return model_cls.from_config(dict(config))
+
+
+def check_config_keys(model_cls, config: dict) -> None:
+    """Refuse keys that ``model_cls.__init__`` does not take (diffusers' ``from_config`` only warns
+    and drops them, so a typo such as ``block_out_channel`` would silently train another model)."""
+    accepted = set(inspect.signature(model_cls.__init__).parameters) - {'self'}
+    unknown = sorted(k for k in config if k not in accepted and not k.startswith('_'))
+    if unknown:
+        raise ValueError(f'{model_cls.__name__} config: unknown keys {unknown}; it takes '
+                         f'{sorted(accepted)}')
 
 
 class DiffusersDenoiser(nn.Module):

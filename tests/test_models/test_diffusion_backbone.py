@@ -138,3 +138,16 @@ def test_pretrained_must_be_a_local_directory():
 def test_config_and_pretrained_are_exclusive():
     with pytest.raises(ValueError, match='exactly one of'):
         build(dict(unet2d_cfg(), pretrained='/tmp'))
+
+
+def test_unknown_diffusers_config_keys_are_refused_at_build():
+    """diffusers' from_config drops unknown keys with a warning; a typo must stop the build with
+    the key named."""
+    import pytest
+
+    from genrep.registry import MODELS
+    cfg = unet2d_cfg()
+    cfg['config']['block_out_channel'] = (8, 16, 16, 32)
+    with pytest.raises(ValueError,
+                       match=r"UNet2DModel config: unknown keys \['block_out_channel'\]"):
+        MODELS.build(cfg)

@@ -1,0 +1,80 @@
+# Closed-set semantic segmentation on ADE20K-150 (Sec. 4, Table 3) with a latent diffusion backbone:
+# a stock mmseg EncoderDecoder whose backbone is genrep.DiffusionBackbone (Stable Diffusion's
+# UNet2DConditionModel read once at t = 0 with the null class, over AutoencoderKL latents) and
+# mmseg's Mask2Former head (paper A.4), on mmseg's own Mask2Former ADE20K config: its dataset,
+# IoUMetric, 160k-iteration PolyLR schedule, paramwise multipliers (backbone x0.1) and gradient
+# clipping. `pretrained` is a local diffusers checkpoint directory with the `unet/` and `vae/`
+# subfolders of a StableDiffusionPipeline's save_pretrained (SD 1.5 by default; the paper's Table 3
+# LDM rows). A config that inherits this one and sets `pretrained` changes both uses of it.
+#
+# No neck: Mask2Former's MSDeformAttnPixelDecoder already is the neck over the four decoder levels
+# (per-level 1x1 projections and GroupNorm, deformable attention across the three coarsest, an FPN
+# merge into the finest for the mask features); an FPN before it would repeat that work.
+_base_ = ['mmseg::mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py']
+custom_imports = dict(imports=['mmdet.models', 'genrep'], allow_failed_imports=False)
+
+pretrained = 'checkpoints/stable-diffusion-v1-5'
+num_classes = 150
+# Paper Sec. 4 "Training": images cropped to 768 x 768.
+crop_size = (768, 768)
+# The VAE halves the resolution 3 times and the UNet's decoder works at strides 1, 2, 4, 8 of the
+# latent: features at 8, 16, 32, 64 input pixels, and inputs padded to multiples of 64.
+size_divisor = 64
+
+data_preprocessor = dict(
+    # [-1, 1] RGB, the range of the VAE.
+    mean=[127.5, 127.5, 127.5],
+    std=[127.5, 127.5, 127.5],
+    bgr_to_rgb=True,
+    size=crop_size,
+    test_cfg=dict(size_divisor=size_divisor))
+model = dict(
+    data_preprocessor=data_preprocessor,
+    backbone=dict(
+        _delete_=True,
+        type='genrep.DiffusionBackbone',
+        timestep=0,
+        vae=dict(pretrained=pretrained, subfolder='vae'),
+        denoiser=dict(
+            type='UNet2DConditionDenoiser',
+            pretrained=pretrained,
+            subfolder='unet',
+            # The cross-attention context of class y is a learned token (row 150: the null class
+            # of the perception pass), standing in for SD's text prompt.
+            num_classes=num_classes)),
+    decode_head=dict(
+        # SD 1.x block_out_channels, in increasing stride order (DiffusionBackbone.out_channels).
+        in_channels=[320, 640, 1280, 1280],
+        strides=[8, 16, 32, 64],
+        num_classes=num_classes))
+
+# mmseg's Mask2Former ADE20K pipelines (its 640 Swin configs) scaled to the 768 crop: shortest edge
+# 384..1536 at train, 768 at test (the longest edge at most 4 x the crop).
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(
+        type='RandomChoiceResize',
+        scales=[int(crop_size[0] * x * 0.1) for x in range(5, 21)],
+        resize_type='ResizeShortestEdge',
+        max_size=4 * crop_size[0]),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(4 * crop_size[0], crop_size[0]), keep_ratio=True),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='PackSegInputs')
+]
+# Batch 16 (8 GPUs x 2): the paper gives none for segmentation and follows Mask2Former
+# (Cheng et al., 2022), whose ADE20K batch is 16.
+train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+# Paper Sec. 4 "Training": AdamW, learning rate 2e-4, weight decay 1e-4, 160k iterations on
+# ADE20K (the 160k PolyLR schedule, train_cfg and the backbone's x0.1 come from the base).
+optim_wrapper = dict(optimizer=dict(lr=2e-4, weight_decay=1e-4))

@@ -143,8 +143,6 @@ def test_config_and_pretrained_are_exclusive():
 def test_unknown_diffusers_config_keys_are_refused_at_build():
     """diffusers' from_config drops unknown keys with a warning; a typo must stop the build with
     the key named."""
-    import pytest
-
     from genrep.registry import MODELS
     cfg = unet2d_cfg()
     cfg['config']['block_out_channel'] = (8, 16, 16, 32)

@@ -4,9 +4,13 @@
 # against the head's dense class scores (genrep.SegmentationAdapter). Stage 2 inherits this file.
 #
 # Chain (paper Sec. 3.2, Tables 9, 10 and 16, Algorithm 1): T = 200 reverse steps, burn-in m = 50,
-# thinning k = 2, so 75 Gaussian components per class, from pure noise (strength 1).
+# thinning k = 2, so 75 Gaussian components per class (Table 16: 75 * 2 + 50 = 200), over the
+# whole chain (strength 1). The estimator's default reading ('forward' components, 'geometric'
+# combination: one denoiser call per kept step, the reading measured closest to the exact
+# posterior, docs/decisions.md); Algorithm 1 as written is components='chain', combine='mixture'.
 # Temperature 1/4: the dense log-likelihood is averaged over the latent's C = 4 channels at each
-# location, and tau = 1/C gives the model's exact Bayes posterior there (genrep.diffusion.posteriors).
+# location, and tau = 1/C gives the model's exact Bayes posterior there
+# (genrep.diffusion.posteriors).
 # Budget (the paper gives none): the teacher covers K = 8 classes per image (those present in the
 # label map, largest first, then the head's top scores; ADE20K crops hold ~8-10 classes) for 1 of
 # each GPU's 2 images. Trainable (Algorithm 1, lines 8-11): the UNet's attention layers (self and

@@ -10,8 +10,9 @@
 # and testing slides 512 x 512 windows (stride 2/3 of the window, as mmseg's 512 configs) over
 # images resized to a 512 shortest edge, so that every forward, train or test, sees exactly the
 # 32 x 32 tokens. With no padding at test (a padded pad_shape would make mmseg's
-# Mask2FormerHead.predict resize a window's masks to the whole image), an image whose shorter side stays under 512 after
-# the resize (aspect ratio over 4) is run whole and must be a multiple of 64.
+# Mask2FormerHead.predict resize a window's masks to the whole image), an image whose shorter
+# side stays under 512 after the resize (aspect ratio over 4) is run whole and must be a multiple
+# of 64.
 #
 # Features: blocks 6, 13, 20 and 27 of 28 (the last of each quarter), 1152 channels each,
 # resampled x2, x1, x1/2, x1/4 from the stride-16 token map: strides 8, 16, 32, 64 as for the UNet.

@@ -4,7 +4,7 @@ Each function returns a small dataclass of the equation's terms. ``GenRep.parse_
 each objective's ``total`` to the optim wrapper under its task name (``genrep.utils.TASKS``) and
 logs ``log_vars``; nothing parses loss names.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from typing import Dict, Optional
 
 from torch import Tensor
@@ -59,11 +59,10 @@ class GenerationLoss:
     diffusion: Tensor
     vlb: Optional[Tensor] = None
     rep_align: Optional[Tensor] = None
-    _names: tuple = field(default=('diffusion', 'vlb', 'rep_align'), init=False, repr=False)
 
     def terms(self) -> Dict[str, Tensor]:
-        return {f'loss_{name}': getattr(self, name) for name in self._names
-                if getattr(self, name) is not None}
+        return {f'loss_{f.name}': getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) is not None}
 
     @property
     def total(self) -> Tensor:

@@ -146,10 +146,19 @@ def test_ade20k_ldm_genrep_stage1_distils_densely(ade20k_workdir):
                           output=output.detach()))
 
     model.distill_loss.register_forward_hook(record, with_kwargs=True)
+    # The ground truth of the distilled (first) image of each batch, as the task adapter sees it.
+    ground_truths = []
+    forward_train = model.task.forward_train
+
+    def recording_forward_train(segmentor, inputs, data_samples, **kwargs):
+        ground_truths.append(data_samples[0].gt_sem_seg.data[0].clone())
+        return forward_train(segmentor, inputs, data_samples, **kwargs)
+
+    model.task.forward_train = recording_forward_train
     runner.train()
-    assert len(calls) == 2
+    assert len(calls) == 2 == len(ground_truths)
     latent = CROP // TINY_VAE_FACTOR
-    for call in calls:
+    for call, ground_truth in zip(calls, ground_truths):
         # Dense: one teacher distribution over K = 8 candidates at every latent location, for
         # distill_images = 1 image of the batch of 2.
         assert call['teacher'].shape == (1, 8, latent, latent)
@@ -157,7 +166,12 @@ def test_ade20k_ldm_genrep_stage1_distils_densely(ade20k_workdir):
         # Mask2Former's dense scores, at its mask features' resolution (the finest feature level).
         assert call['logits'].shape == (1, 150, latent, latent)
         assert call['weight'].shape == (1, latent, latent)
-        assert 0 < call['weight'].sum() < call['weight'].numel()  # the unlabelled border
+        # The KL counts where the crop is labelled (reduce_zero_label made 'unlabelled' 255),
+        # sampled on the teacher's grid; the random crop may or may not include the border.
+        labelled = (ground_truth != 255).float()[None, None]
+        expected_weight = F.interpolate(labelled, size=(latent, latent), mode='nearest')[:, 0]
+        assert torch.equal(call['weight'], expected_weight)
+        assert call['weight'].sum() > 0
         assert float(call['avg_factor']) == pytest.approx(float(call['weight'].sum()) * 2)
         expected = per_pixel_kl(call['teacher'], call['logits'], call['candidates'],
                                 call['weight']) / float(call['avg_factor'])

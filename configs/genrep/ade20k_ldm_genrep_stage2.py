@@ -2,7 +2,8 @@
 # generation (Eq. 6-10: the semantic adjustment of the reverse step and the representation
 # alignment to x_sem), the two gradients aligned (Eq. 11-16: w_p = 0.7, w_g = 0.3,
 # alpha = ((cos + 1) / 2)^2), the semantic denoiser an EMA (m = 0.999) of the unified one. The
-# generation branch is unconditional here (segmentation has no class per image: the null class).
+# generation branch is conditioned on each crop's dominant class (genrep.SegmentationAdapter), which
+# trains the class tokens the dense teacher reads.
 # From the stage-1 checkpoint, on the same 160k schedule (the paper aligns the synthesis training
 # with the perception task's); the two new modules train with the stage-1 parameters.
 _base_ = ['./ade20k_ldm_genrep_stage1.py']

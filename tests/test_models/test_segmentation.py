@@ -3,6 +3,7 @@ scores), the open-vocabulary Mask2Former head (text-embedding query classifier, 
 at test) and the hook that gives each phase its dataset's names."""
 import os.path as osp
 
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope
@@ -159,3 +160,35 @@ def test_vocabulary_from_a_registered_dataset_class():
         ADE20KDataset.METAINFO['classes']) == 150
     with pytest.raises(ValueError, match="class_names='mmseg.NoSuchSet'"):
         dataset_class_names('mmseg.NoSuchSet')
+
+
+def test_generation_is_conditioned_on_each_images_dominant_class():
+    """The class covering most labelled pixels, counted independently with numpy; ignored pixels
+    never win, an image with no labelled pixel gets the null class."""
+    import numpy as np
+    from mmseg.structures import SegDataSample
+
+    from genrep.models.tasks.segmentation import SegmentationAdapter
+    rng = np.random.default_rng(0)
+    maps = [rng.choice([3, 7, 255], size=(9, 11), p=[0.2, 0.3, 0.5]),
+            np.full((9, 11), 255),
+            np.where(rng.random((9, 11)) < 0.6, 255, rng.integers(0, 5, (9, 11)))]
+    maps[0][:, :2] = 3  # 3 and 7 compete: the count decides
+    samples = []
+    for label in maps:
+        sample = SegDataSample()
+        sample.gt_sem_seg = PixelData(data=torch.from_numpy(label)[None].long())
+        samples.append(sample)
+
+    def numpy_dominant(label):
+        values, counts = np.unique(label[label != 255], return_counts=True)
+        return int(values[counts.argmax()]) if len(values) else 99
+
+    adapter = SegmentationAdapter()
+    got = adapter.generation_labels(samples, null_class=99, device=torch.device('cpu'))
+    assert got.tolist() == [numpy_dominant(m) for m in maps]
+    assert got[1] == 99
+    unconditional = SegmentationAdapter(generation_condition='null')
+    assert unconditional.generation_labels(samples, 99, torch.device('cpu')).tolist() == [99] * 3
+    with pytest.raises(ValueError, match='generation_condition'):
+        SegmentationAdapter(generation_condition='largest')

@@ -11,6 +11,11 @@ Two kinds of decode head are read, each through its own mmseg methods, in one fo
 
 The label map is ``gt_sem_seg`` with the head's ``ignore_index`` (ADE's ``reduce_zero_label`` turns
 the unlabelled 0 into 255 in the pipeline), so ignored pixels carry no distillation term.
+
+The generation branch (Eq. 10) is conditioned on each image's dominant class, the labelled class
+covering most pixels (:func:`dominant_class`), so that the class tokens the dense teacher reads
+(p(x|y) for each candidate y) are trained by generation; ``generation_condition='null'`` keeps it
+unconditional.
 """
 from typing import Sequence
 
@@ -33,6 +38,19 @@ def mask_classification_scores(cls_scores: Tensor, mask_preds: Tensor) -> Tensor
     return torch.einsum('bqc,bqhw->bchw', probs, mask_preds.sigmoid())
 
 
+def dominant_class(labels: Tensor, ignore_index: int, null_class: int) -> Tensor:
+    """[B] the class covering most labelled pixels of each label map [B, H, W] (ties: the lowest
+    class id); ``null_class`` where no pixel is labelled."""
+    valid = labels != ignore_index
+    num_classes = int(labels[valid].max()) + 1 if valid.any() else 1
+    flat = torch.where(valid, labels, torch.full_like(labels, num_classes)).flatten(1).long()
+    counts = torch.zeros(len(labels), num_classes + 1, dtype=torch.long, device=labels.device)
+    counts.scatter_add_(1, flat, torch.ones_like(flat))
+    counts = counts[:, :num_classes]
+    return torch.where(counts.sum(1) > 0, counts.argmax(1), torch.full_like(counts[:, 0],
+                                                                            null_class))
+
+
 @TASK_ADAPTERS.register_module()
 class SegmentationAdapter(TaskAdapter):
     """mmseg ``EncoderDecoder`` (with an optional auxiliary head, whose loss is added as mmseg
@@ -40,12 +58,28 @@ class SegmentationAdapter(TaskAdapter):
 
     Args:
         eps: floor of the mask-classification scores before the log (their logits).
+        generation_condition: 'dominant' (each image's largest labelled class conditions the
+            generation branch) or 'null' (unconditional).
+        ignore_index: the label maps' ignore index (mmseg's 255), for the dominant class.
     """
     granularity = 'dense'
 
-    def __init__(self, eps: float = 1e-6):
+    def __init__(self, eps: float = 1e-6, generation_condition: str = 'dominant',
+                 ignore_index: int = 255):
         super().__init__()
+        if generation_condition not in ('dominant', 'null'):
+            raise ValueError("SegmentationAdapter: generation_condition must be 'dominant' or "
+                             f"'null', got {generation_condition!r}")
         self.eps = eps
+        self.generation_condition = generation_condition
+        self.ignore_index = ignore_index
+
+    def generation_labels(self, data_samples: Sequence, null_class: int,
+                          device: torch.device) -> Tensor:
+        if self.generation_condition == 'null':
+            return super().generation_labels(data_samples, null_class, device)
+        labels = torch.stack([s.gt_sem_seg.data[0] for s in data_samples]).to(device)
+        return dominant_class(labels, self.ignore_index, null_class)
 
     def forward_train(self, model: nn.Module, inputs: Tensor, data_samples: Sequence,
                       with_scores: bool) -> TaskOutput:

@@ -3,8 +3,10 @@
 #               the embedded Fashion-MNIST (stage 0 -> 1 -> 2, then the test with FID/IS/CAS)
 #   make test   installs the stack (first time only), runs the test suite
 PYTHON ?= python3
+# The newest checkpoint of a work dir $(1) (last_checkpoint holds its name).
+last_ckpt = "$(1)/$$(basename "$$(cat $(1)/last_checkpoint)")"
 
-.PHONY: install main perception scenes test test-slow
+.PHONY: install main perception scenes scenes-data seg seg-genrep test test-slow
 
 install:
 	PYTHON=$(PYTHON) bash tools/install.sh
@@ -28,8 +30,7 @@ main: install
 PERCEPTION = configs/genrep/fmnist_unet_cls.py
 perception: install
 	$(PYTHON) tools/train.py $(PERCEPTION) --work-dir work_dirs/fmnist_unet_cls --resume
-	$(PYTHON) tools/test.py $(PERCEPTION) \
-		"work_dirs/fmnist_unet_cls/$$(basename "$$(cat work_dirs/fmnist_unet_cls/last_checkpoint)")" \
+	$(PYTHON) tools/test.py $(PERCEPTION) $(call last_ckpt,work_dirs/fmnist_unet_cls) \
 		--work-dir work_dirs/fmnist_unet_cls/test
 
 # The embedded scenes of the dense tasks (segmentation, detection, depth): real photo cut-outs on
@@ -37,6 +38,31 @@ perception: install
 # and NYU layouts under data/scenes (about 20 s).
 scenes: install
 	$(PYTHON) tools/dataset_converters/make_scenes.py --out data/scenes --seed 0 --force
+
+# Closed-set segmentation on the scenes (17 classes, mmseg IoUMetric, overlays by mmseg's
+# SegVisualizationHook under the test work dir's vis_data/vis_image).
+SEG = configs/genrep/scenes_seg_unet.py
+seg: install scenes-data
+	$(PYTHON) tools/train.py $(SEG) --work-dir work_dirs/scenes_seg_unet --resume
+	$(PYTHON) tools/test.py $(SEG) $(call last_ckpt,work_dirs/scenes_seg_unet) \
+		--work-dir work_dirs/scenes_seg_unet/test
+
+# GenRep on the scenes' segmentation: stage 0 (generation), stage 1 with and without L_gen_distil
+# from the same stage-0 denoiser, stage 2 (joint); each tested like `make seg`.
+SEG_GENREP = configs/genrep/scenes_seg_genrep_stage
+seg-genrep: install scenes-data
+	$(PYTHON) tools/train.py $(SEG_GENREP)0.py --work-dir work_dirs/scenes_seg_genrep_stage0 --resume
+	for stage in 1 1_nodistil 2; do \
+		dir=work_dirs/scenes_seg_genrep_stage$$stage; \
+		$(PYTHON) tools/train.py $(SEG_GENREP)$$stage.py --work-dir $$dir --resume || exit 1; \
+		$(PYTHON) tools/test.py $(SEG_GENREP)$$stage.py $(call last_ckpt,$$dir) \
+			--work-dir $$dir/test || exit 1; \
+	done
+
+# The scenes, written once (`make scenes` rewrites them).
+scenes-data:
+	test -f data/scenes/ade/classes.json || \
+		$(PYTHON) tools/dataset_converters/make_scenes.py --out data/scenes --seed 0
 
 test: install
 	$(PYTHON) -m pytest

@@ -11,7 +11,9 @@ _base_ = ['./ade20k_ldm.py']
 
 clip_text_model = 'checkpoints/clip-vit-base-patch16'
 model = dict(
-    backbone=dict(denoiser=dict(num_classes=171)),  # class tokens of COCO-Stuff's classes
+    # class tokens of COCO-Stuff's classes, from SD's text context of their names
+    backbone=dict(denoiser=dict(num_classes=171),
+                  class_prompts=dict(class_names='mmseg.COCOStuffDataset')),
     decode_head=dict(
         type='genrep.OpenVocabMask2FormerHead',
         num_classes=None,

@@ -68,3 +68,42 @@ def vae_cfg():
         norm_num_groups=4,
         layers_per_block=1,
     ))
+
+
+def write_tiny_clip(folder, projection_dim=24, hidden_size=32, with_model=True):
+    """A CLIP tokenizer (a byte-pair vocab.json / merges.txt of single characters and two merges,
+    written here: nothing is downloaded) and (``with_model``) a randomly initialised (seeded)
+    CLIPTextModelWithProjection, saved as transformers' save_pretrained lays them out."""
+    import json
+    import os
+    import os.path as osp
+    import string
+    import tempfile
+
+    import torch
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokenizer
+    symbols = string.ascii_lowercase + string.digits + ".,'-"
+    merges = ['d o', 'do g</w>', 'c a', 'ca t</w>']
+    tokens = (list(symbols) + [s + '</w>' for s in symbols] + [m.replace(' ', '') for m in merges] +
+              ['<|startoftext|>', '<|endoftext|>'])
+    vocab = {token: i for i, token in enumerate(tokens)}
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryDirectory() as source:
+        with open(osp.join(source, 'vocab.json'), 'w') as f:
+            json.dump(vocab, f)
+        with open(osp.join(source, 'merges.txt'), 'w') as f:
+            f.write('#version: 0.2\n' + '\n'.join(merges) + '\n')
+        CLIPTokenizer(osp.join(source, 'vocab.json'),
+                      osp.join(source, 'merges.txt')).save_pretrained(folder)
+    if not with_model:
+        return folder
+    config = CLIPTextConfig(
+        vocab_size=len(vocab), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+        num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=16,
+        projection_dim=projection_dim,
+        bos_token_id=vocab['<|startoftext|>'], eos_token_id=vocab['<|endoftext|>'],
+        pad_token_id=vocab['<|endoftext|>'])
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        CLIPTextModelWithProjection(config).save_pretrained(folder)
+    return folder

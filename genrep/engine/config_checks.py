@@ -1,13 +1,17 @@
 """Checks of a merged config before anything is built, each failure one line naming the config file
 and the key: hook arguments (a typo in ``default_hooks.checkpoint`` otherwise fails at the first
 save, an epoch later) and class counts (``model.head.num_classes=5`` on 10-class data otherwise
-ends in ``IndexError: Target 7 is out of bounds`` inside the loss)."""
+ends in ``IndexError: Target 7 is out of bounds`` inside the loss). An open-vocabulary config
+(one with ``OpenVocabularyHook``) names its classes by text at validation and test, so its counts
+are checked against the training data only."""
 import inspect
 from typing import Any, Iterator, List, Optional, Tuple
 
 from mmengine.config import Config
 from mmengine.hooks import CheckpointHook as MMEngineCheckpointHook
 from mmengine.registry import DATASETS, HOOKS, DefaultScope
+
+from .vocabulary_hook import OpenVocabularyHook
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
@@ -99,14 +103,25 @@ def dataset_classes(dataset_cfg: Optional[dict]) -> Optional[Tuple[str, List[str
     return dataset_classes(inner)
 
 
+def is_open_vocabulary(cfg: Config) -> bool:
+    """Whether an ``OpenVocabularyHook`` gives the model each phase's class names."""
+    for _, hook_cfg in _hook_configs(cfg):
+        hook_cls = _lookup(HOOKS, hook_cfg.get('type'), hook_cfg.get('_scope_'))
+        if hook_cls is not None and issubclass(hook_cls, OpenVocabularyHook):
+            return True
+    return False
+
+
 def check_class_counts(cfg: Config, filename: str) -> None:
     """Every ``num_classes`` in the model (and the top-level data preprocessor) must equal the
-    number of classes of the datasets the config trains and evaluates on."""
+    number of classes of the datasets the config trains and evaluates on (of the training data
+    alone for an open-vocabulary config, whose test vocabulary may be another)."""
     counts = list(_num_classes_keys(cfg.get('model'), 'model'))
     counts += list(_num_classes_keys(cfg.get('data_preprocessor'), 'data_preprocessor'))
     if not counts:
         return
-    for loader in DATALOADERS:
+    loaders = DATALOADERS[:1] if is_open_vocabulary(cfg) else DATALOADERS
+    for loader in loaders:
         loader_cfg = cfg.get(loader)
         found = dataset_classes(loader_cfg.get('dataset')) if isinstance(loader_cfg, dict) else None
         if found is None:

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from genrep.models.text_encoders import (CLIP_ENSEMBLE_TEMPLATES, BaseTextEncoder,
                                          CLIPTextEncoder, MiniLMTextEncoder, resolve_templates)
 from genrep.registry import MODELS
+from tiny_models import write_tiny_clip
 
 
 class CountingTextEncoder(BaseTextEncoder):
@@ -134,26 +135,7 @@ def test_minilm_cache_hit_does_not_load(minilm, tmp_path):
 # -- CLIP -----------------------------------------------------------------------------------------
 @pytest.fixture(scope='module')
 def tiny_clip_dir(tmp_path_factory):
-    """A CLIP tokenizer (built from a vocab.json / merges.txt written here) and a randomly
-    initialised CLIPTextModelWithProjection, saved as transformers saves them."""
-    from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokenizer
-    source, folder = tmp_path_factory.mktemp('bpe'), tmp_path_factory.mktemp('tiny_clip')
-    symbols = string.ascii_lowercase + string.digits + ".,'-"
-    merges = ['d o', 'do g</w>', 'c a', 'ca t</w>']
-    tokens = (list(symbols) + [s + '</w>' for s in symbols] + [m.replace(' ', '') for m in merges] +
-              ['<|startoftext|>', '<|endoftext|>'])
-    vocab = {token: i for i, token in enumerate(tokens)}
-    (source / 'vocab.json').write_text(json.dumps(vocab))
-    (source / 'merges.txt').write_text('#version: 0.2\n' + '\n'.join(merges) + '\n')
-    CLIPTokenizer(str(source / 'vocab.json'), str(source / 'merges.txt')).save_pretrained(folder)
-    torch.manual_seed(0)
-    config = CLIPTextConfig(
-        vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, max_position_embeddings=16, projection_dim=24,
-        bos_token_id=vocab['<|startoftext|>'], eos_token_id=vocab['<|endoftext|>'],
-        pad_token_id=vocab['<|endoftext|>'])
-    CLIPTextModelWithProjection(config).save_pretrained(folder)
-    return folder
+    return write_tiny_clip(tmp_path_factory.mktemp('tiny_clip'))
 
 
 def test_clip_text_encoder_from_local_folder(tiny_clip_dir):

@@ -8,7 +8,7 @@ import numpy as np
 from mmengine.config import Config
 
 from conftest import REPO_ROOT
-from tiny_models import dit_cfg, unet2d_condition_cfg, vae_cfg
+from tiny_models import dit_cfg, unet2d_condition_cfg, vae_cfg, write_tiny_clip
 
 # Side of the training crops and test windows; the tiny VAE halves the resolution once, so the
 # tiny DiT's native latent grid is CROP / 2 (sample_size).
@@ -21,12 +21,15 @@ def config_path(name: str) -> str:
 
 
 def write_sd_checkpoint(root):
-    """A tiny random Stable-Diffusion-style folder: ``unet/`` (UNet2DConditionModel) and ``vae/``
-    (AutoencoderKL), as StableDiffusionPipeline.save_pretrained lays them out."""
+    """A tiny random Stable-Diffusion-style folder: ``unet/`` (UNet2DConditionModel), ``vae/``
+    (AutoencoderKL), ``text_encoder/`` (a CLIP text model as wide as the UNet's cross-attention)
+    and ``tokenizer/``, as StableDiffusionPipeline.save_pretrained lays them out."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
-    UNet2DConditionModel.from_config(unet2d_condition_cfg()['config']).save_pretrained(
-        osp.join(root, 'unet'))
+    unet = unet2d_condition_cfg()['config']
+    UNet2DConditionModel.from_config(unet).save_pretrained(osp.join(root, 'unet'))
     AutoencoderKL.from_config(vae_cfg()['config']).save_pretrained(osp.join(root, 'vae'))
+    write_tiny_clip(osp.join(root, 'text_encoder'), hidden_size=unet['cross_attention_dim'])
+    write_tiny_clip(osp.join(root, 'tokenizer'), with_model=False)
     return root
 
 
@@ -61,6 +64,31 @@ def write_ade20k(data_root, num_train=2, num_val=1, size=(40, 48), seed=0):
             mmcv.imwrite(np.clip(image, 0, 255).astype(np.uint8),
                          osp.join(data_root, 'images', split, f'{name}.jpg'))
             mmcv.imwrite(label, osp.join(data_root, 'annotations', split, f'{name}.png'))
+    return data_root
+
+
+def write_coco_stuff164k(data_root, num_train=2, size=(40, 48), seed=0):
+    """COCO-Stuff 164k in mmseg's layout (what mmseg's tools/dataset_converters/coco_stuff164k.py
+    writes): images/train2017/<12-digit id>.jpg and annotations/train2017/<id>_labelTrainIds.png,
+    uint8 labels 0..170 (the 171 classes of COCOStuffDataset) with 255 ignored, no zero
+    reduction. Each image is a few class blocks with class-dependent colours and an ignored
+    border."""
+    import mmcv
+    rng = np.random.default_rng(seed)
+    height, width = size
+    for index in range(num_train):
+        classes = rng.choice(np.arange(171), size=3, replace=False)
+        label = np.full((height, width), 255, np.uint8)
+        label[4:-4, 4:width // 2] = classes[0]
+        label[4:-4, width // 2:-4] = classes[1]
+        label[height // 3:2 * height // 3, width // 3:2 * width // 3] = classes[2]
+        colours = rng.integers(0, 256, (256, 3))
+        image = colours[label] + rng.integers(-20, 20, (height, width, 3))
+        name = f'{index + 1:012d}'
+        mmcv.imwrite(np.clip(image, 0, 255).astype(np.uint8),
+                     osp.join(data_root, 'images', 'train2017', f'{name}.jpg'))
+        mmcv.imwrite(label, osp.join(data_root, 'annotations', 'train2017',
+                                     f'{name}_labelTrainIds.png'))
     return data_root
 
 

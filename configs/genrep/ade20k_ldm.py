@@ -3,9 +3,10 @@
 # UNet2DConditionModel read once at t = 0 with the null class, over AutoencoderKL latents) and
 # mmseg's Mask2Former head (paper A.4), on mmseg's own Mask2Former ADE20K config: its dataset,
 # IoUMetric, 160k-iteration PolyLR schedule, paramwise multipliers (backbone x0.1) and gradient
-# clipping. `pretrained` is a local diffusers checkpoint directory with the `unet/` and `vae/`
-# subfolders of a StableDiffusionPipeline's save_pretrained (SD 1.5 by default; the paper's Table 3
-# LDM rows). A config that inherits this one and sets `pretrained` changes both uses of it.
+# clipping. `pretrained` is a local diffusers checkpoint directory with the `unet/`, `vae/`,
+# `text_encoder/` and `tokenizer/` subfolders of a StableDiffusionPipeline's save_pretrained (SD 1.5
+# by default; the paper's Table 3 LDM rows). A config that inherits this one and sets `pretrained`
+# changes every use of it.
 #
 # No neck: Mask2Former's MSDeformAttnPixelDecoder already is the neck over the four decoder levels
 # (per-level 1x1 projections and GroupNorm, deformable attention across the three coarsest, an FPN
@@ -39,9 +40,12 @@ model = dict(
             type='UNet2DConditionDenoiser',
             pretrained=pretrained,
             subfolder='unet',
-            # The cross-attention context of class y is a learned token (row 150: the null class
-            # of the perception pass), standing in for SD's text prompt.
-            num_classes=num_classes)),
+            num_classes=num_classes),
+        # The cross-attention context of class y (what p(x|y) of the teacher and the generation
+        # branch read) starts as SD's own text context of 'a photograph of a <name>.' and trains
+        # from there; the null class of the perception pass is the empty prompt, SD's
+        # unconditional context.
+        class_prompts=dict(pretrained=pretrained, class_names='mmseg.ADE20KDataset')),
     decode_head=dict(
         # SD 1.x block_out_channels, in increasing stride order (DiffusionBackbone.out_channels).
         in_channels=[320, 640, 1280, 1280],

@@ -269,20 +269,39 @@ class UNet2DConditionDenoiser(_UNetFeatures, DiffusersDenoiser):
     """Latent-space ``diffusers.UNet2DConditionModel`` conditioned by cross-attention.
 
     A class id becomes the cross-attention context through a learned table of ``num_tokens`` tokens
-    per class (row ``num_classes`` is the null class), the role the text prompt plays in LDM.
+    per class (row ``num_classes`` is the null class), the role the text prompt plays in LDM. The
+    table starts random, or from ``class_context``: for a text-conditioned checkpoint (Stable
+    Diffusion), the text encoder's hidden states of a prompt naming each class and of the empty
+    prompt for the null class (``genrep.models.encode_class_prompts``), so that p(x|y), which the
+    teacher reads, is the checkpoint's own class-conditional model from the first step.
 
     Args:
         num_classes: classes the table covers (the null class is added).
-        num_tokens: context tokens per class.
+        num_tokens: context tokens per class (ignored when ``class_context`` gives them).
+        class_context: initial context [num_classes + 1, T, cross_attention_dim], the null class
+            last.
     """
     model_cls = UNet2DConditionModel
 
-    def __init__(self, num_classes: int, num_tokens: int = 1, **kwargs):
+    def __init__(self, num_classes: int, num_tokens: int = 1,
+                 class_context: Optional[Tensor] = None, **kwargs):
         super().__init__(**kwargs)
         self._num_classes = num_classes
         dim = self.model.config.cross_attention_dim
+        if class_context is not None:
+            expected = (num_classes + 1, dim)
+            if class_context.dim() != 3 or (class_context.shape[0],
+                                            class_context.shape[2]) != expected:
+                raise ValueError(
+                    f'UNet2DConditionDenoiser: class_context must be [{num_classes + 1}, T, {dim}] '
+                    f'(the classes, then the null class), got {tuple(class_context.shape)}')
+            num_tokens = class_context.shape[1]
         self.class_context = nn.Embedding((num_classes + 1) * num_tokens, dim)
-        nn.init.normal_(self.class_context.weight, std=dim**-0.5)
+        if class_context is None:
+            nn.init.normal_(self.class_context.weight, std=dim**-0.5)
+        else:
+            with torch.no_grad():
+                self.class_context.weight.copy_(class_context.reshape(-1, dim))
         self.num_tokens = num_tokens
 
     @property

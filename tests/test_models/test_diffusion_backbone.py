@@ -149,3 +149,39 @@ def test_unknown_diffusers_config_keys_are_refused_at_build():
     with pytest.raises(ValueError,
                        match=r"UNet2DModel config: unknown keys \['block_out_channel'\]"):
         MODELS.build(cfg)
+
+
+def test_class_prompts_start_the_class_table_from_the_checkpoints_text_context(tmp_path):
+    """Each class's cross-attention context is the CLIP text encoder's last hidden states of its
+    prompt, padded to the tokenizer's length (computed here with transformers directly), the null
+    class's that of the empty prompt; the denoiser then conditions on them."""
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    from tiny_models import write_tiny_clip
+    write_tiny_clip(str(tmp_path / 'text_encoder'), hidden_size=16)
+    write_tiny_clip(str(tmp_path / 'tokenizer'), with_model=False)
+    names = ['dog', 'cat', 'tree']
+    denoiser = unet2d_condition_cfg(num_classes=3)
+    backbone = build(denoiser, class_prompts=dict(pretrained=str(tmp_path), class_names=names,
+                                                  template='a {} here'))
+    tokenizer = CLIPTokenizer.from_pretrained(str(tmp_path / 'tokenizer'))
+    text = CLIPTextModel.from_pretrained(str(tmp_path / 'text_encoder')).eval()
+    ids = tokenizer(['a dog here', 'a cat here', 'a tree here', ''], padding='max_length',
+                    max_length=16, return_tensors='pt').input_ids
+    with torch.no_grad():
+        expected = text(ids).last_hidden_state
+    unet = backbone.denoiser
+    assert unet.num_tokens == 16
+    for label in range(4):
+        got = unet.class_embeddings(torch.tensor([label]))[0]
+        torch.testing.assert_close(got, expected[label])
+    # The table stays trainable (it is where the teacher's classes live).
+    assert unet.class_context.weight.requires_grad
+
+    with pytest.raises(ValueError, match="num_classes is 3"):
+        build(denoiser, class_prompts=dict(pretrained=str(tmp_path), class_names=names[:2]))
+    with pytest.raises(FileNotFoundError, match='text_encoder'):
+        build(denoiser, class_prompts=dict(pretrained=str(tmp_path / 'missing'),
+                                           class_names=names))
+    with pytest.raises(KeyError, match='class_prompts'):
+        build(denoiser, class_prompts=dict(pretrained=str(tmp_path), names=names))

@@ -15,6 +15,23 @@ from torch import Tensor
 
 from genrep.diffusion.denoisers import DiffusersDenoiser, build_diffusers_model
 from genrep.registry import MODELS
+from ..heads.ov_mask2former_head import dataset_class_names
+from ..text_encoders import encode_class_prompts
+
+
+def class_prompt_context(denoiser: dict, class_prompts: dict) -> Tensor:
+    """The initial class context of ``denoiser``'s config from ``class_prompts`` (see
+    ``DiffusionBackbone``), checked against its ``num_classes``."""
+    unknown = set(class_prompts) - {'pretrained', 'class_names', 'template'}
+    if unknown or 'class_names' not in class_prompts or 'pretrained' not in class_prompts:
+        raise KeyError(f'DiffusionBackbone: class_prompts needs pretrained and class_names (and '
+                       f'optionally template), got {sorted(class_prompts)}')
+    names = dataset_class_names(class_prompts['class_names'])
+    if denoiser.get('num_classes') != len(names):
+        raise ValueError(f'DiffusionBackbone: class_prompts names {len(names)} classes but the '
+                         f"denoiser's num_classes is {denoiser.get('num_classes')}")
+    extra = {'template': class_prompts['template']} if 'template' in class_prompts else {}
+    return encode_class_prompts(class_prompts['pretrained'], names, **extra)
 
 
 @MODELS.register_module()
@@ -31,6 +48,12 @@ class DiffusionBackbone(BaseModule):
         timestep: diffusion timestep of the perception pass.
         out_indices: which of the denoiser's features (in increasing-stride order) to return.
         freeze_vae: keep the VAE frozen and in eval mode (it is never trained by GenRep).
+        class_prompts: for a text-conditioned ``UNet2DConditionDenoiser`` (Stable Diffusion),
+            ``dict(pretrained=<checkpoint folder with text_encoder/ and tokenizer/>,
+            class_names=<list, or a registered dataset class such as 'mmseg.ADE20KDataset'>,
+            template='a photograph of a {}.')``: the class table starts from the checkpoint's own
+            text context of each class name (``encode_class_prompts``), the null class from the
+            empty prompt. ``None``: a randomly initialised table.
         init_cfg: mmengine initialisation config.
 
     Input: images [B, C, H, W] normalised to the denoiser's range (usually [-1, 1]), with H and W
@@ -44,8 +67,11 @@ class DiffusionBackbone(BaseModule):
                  timestep: int = 0,
                  out_indices: Sequence[int] = (0, 1, 2, 3),
                  freeze_vae: bool = True,
+                 class_prompts: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
+        if class_prompts is not None:
+            denoiser = dict(denoiser, class_context=class_prompt_context(denoiser, class_prompts))
         # Built in genrep's scope, whatever the default scope of the enclosing config.
         self.denoiser: DiffusersDenoiser = MODELS.build({'_scope_': 'genrep', **denoiser})
         self.vae = build_diffusers_model(AutoencoderKL, **vae) if vae is not None else None

@@ -67,7 +67,8 @@ def test_cocostuff_ov_ade20k_ldm_switches_vocabulary(ov_workdir):
     assert list(head.loss_cls.class_weight) == [1.0] * 150 + [0.1]
     # The test vocabulary is the CLIP text model's embeddings of ADE20K's names, encoded anew.
     from genrep.models.text_encoders import CLIPTextEncoder
-    expected = CLIPTextEncoder('checkpoints/clip-vit-base-patch16', cache_dir=None).encode(ade_names)
+    clip = CLIPTextEncoder('checkpoints/clip-vit-base-patch16', cache_dir=None)
+    expected = clip.encode(ade_names)
     assert expected.shape == (150, CLIP_DIM)
     assert torch.allclose(head.cls_embed.text_embeddings, F.normalize(expected, dim=-1), atol=1e-6)
     assert set(metrics) >= {'mIoU', 'aAcc', 'mAcc'}

@@ -16,9 +16,19 @@ from genrep.registry import DATASETS, MODELS
 from .text_embedding_cls_head import TextEmbeddingClassifier
 
 
-def dataset_class_names(class_names: Union[str, Sequence[str]]) -> List[str]:
-    """A list of names as given, or the ``METAINFO['classes']`` of the dataset class registered
-    under the name ``class_names`` (in mmengine's DATASETS tree, scope prefix allowed)."""
+def dataset_class_names(class_names: Union[str, dict, Sequence[str]]) -> List[str]:
+    """The class names a config gives: a list of names as given; the ``METAINFO['classes']`` of
+    the dataset class registered under the name ``class_names`` (in mmengine's DATASETS tree,
+    scope prefix allowed); or the ``metainfo['classes']`` of the dataset a config dict builds
+    (built with ``lazy_init``: no file listing), for datasets whose classes come from their files,
+    such as ``genrep.ScenesSegDataset``."""
+    if isinstance(class_names, dict):
+        dataset_cfg = dict(class_names, lazy_init=True, pipeline=[])
+        classes = DATASETS.build(dataset_cfg).metainfo.get('classes')
+        if not classes:
+            raise ValueError(f'class_names: the dataset {class_names.get("type")!r} built from '
+                             "the config has no metainfo['classes']")
+        return list(classes)
     if not isinstance(class_names, str):
         return list(class_names)
     dataset = DATASETS.get(class_names)
@@ -34,9 +44,9 @@ class OpenVocabMask2FormerHead(Mask2FormerHead):
     """mmseg's Mask2Former head whose query classifier is a text-embedding classifier.
 
     Args:
-        class_names: the training vocabulary (N names), or the registered name of a dataset class
-            whose ``METAINFO['classes']`` are the names (e.g. ``'mmseg.COCOStuffDataset'``);
-            ``num_classes`` follows from it.
+        class_names: the training vocabulary (N names), the registered name of a dataset class
+            whose ``METAINFO['classes']`` are the names (e.g. ``'mmseg.COCOStuffDataset'``), or
+            a dataset config (``dataset_class_names``); ``num_classes`` follows from it.
         text_encoder: config of the text encoder (``MiniLMTextEncoder``, ``CLIPTextEncoder``).
         no_object_weight: the classification weight of 'no object' (Mask2Former: 0.1); the class
             weights of ``loss_cls`` are [1] * N + [no_object_weight] for whatever vocabulary.
@@ -46,7 +56,7 @@ class OpenVocabMask2FormerHead(Mask2FormerHead):
     """
 
     def __init__(self,
-                 class_names: Union[str, Sequence[str]],
+                 class_names: Union[str, dict, Sequence[str]],
                  text_encoder: dict,
                  no_object_weight: float = 0.1,
                  classifier: Optional[dict] = None,

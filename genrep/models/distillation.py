@@ -12,7 +12,8 @@ for p(y|x) over them at the student's granularity and says where the KL counts:
   the grid, is valid.
 * region: the dense log-likelihood averaged inside each region (RoIAlign over the [n, K, h, w]
   map), then Bayes (Eq. 3): a region's pixels are treated as one observation; candidates per
-  image as for dense, from the classes of its regions.
+  image as for dense, from the classes of its valid regions (a detector's matched proposals;
+  its negatives carry no class), then the head's summed region scores.
 
 :func:`distillation_avg_factor` weights the KL so that a distilled image counts as much as one
 image of the task loss: the weighted KL of the n distilled images is summed and divided by the
@@ -127,8 +128,9 @@ def distillation_targets(posterior,
     per_image = torch.zeros(n, num_classes, device=logits.device)
     per_image.index_add_(0, image_index, logits.detach().float().softmax(1))
     region_labels = torch.full((n, len(image_index)), -1, device=logits.device, dtype=torch.long)
-    region_labels[image_index, torch.arange(len(image_index), device=logits.device)] = \
-        scores.labels.long()
+    valid = scores.valid.bool()  # only valid regions' classes count as present
+    region_labels[image_index[valid], torch.arange(len(image_index), device=logits.device)[valid]] \
+        = scores.labels.long()[valid]
     image_candidates = present_class_candidates(per_image, region_labels.clamp_min(0),
                                                 region_labels >= 0, k)
     log_lik = posterior.dense_log_likelihood(denoiser, latents, image_candidates,

@@ -48,6 +48,11 @@ def parse_args(argv=None):
                         help='samples per reverse chain (and per resumable chunk)')
     parser.add_argument('--grid-rows', type=int, default=8,
                         help='samples of each class in the grid (at most --per-class)')
+    parser.add_argument('--sampler', choices=('ddpm', 'ddim'), default='ddpm',
+                        help='ancestral steps (with the semantic adjustment) or DDIM')
+    parser.add_argument('--eta', type=float, default=0.0, help="DDIM's noise scale")
+    parser.add_argument('--guidance-scale', type=float, default=1.0,
+                        help='classifier-free guidance against the null class (1: unguided)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -56,6 +61,10 @@ def parse_args(argv=None):
     for name in ('steps', 'per_class', 'batch_size', 'grid_rows'):
         if getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
+    if args.eta < 0 or (args.eta > 0 and args.sampler != 'ddim'):
+        parser.error(f'--eta {args.eta}: a DDIM noise scale >= 0 (with --sampler ddim)')
+    if args.guidance_scale < 0:
+        parser.error(f'--guidance-scale must be >= 0, got {args.guidance_scale}')
     if not args.out.lower().endswith('.png'):
         parser.error(f'--out {args.out!r}: the grid is a .png file')
     return args
@@ -122,15 +131,15 @@ class PartialSamples:
 
 
 def draw_samples(model, labels: torch.Tensor, num_steps: int, seed: int, batch_size: int,
-                 partial: PartialSamples) -> Tuple[np.ndarray, np.ndarray]:
+                 partial: PartialSamples, **sampling) -> Tuple[np.ndarray, np.ndarray]:
     """uint8 [N, H, W, C] samples of ``labels`` and the labels, chunk by chunk, skipping the
-    chunks ``partial`` already holds."""
+    chunks ``partial`` already holds; ``sampling``: sampler, eta, guidance_scale."""
     chunks: List[torch.Tensor] = list(labels.split(batch_size))
     progress = ProgressBar(len(labels))
     for index, chunk in enumerate(chunks):
         if not partial.finished(index):
             images, drawn = model.sample_classes(chunk.tolist(), 1, num_steps,
-                                                 chunk_seed(seed, index), None)
+                                                 chunk_seed(seed, index), None, **sampling)
             partial.save(index, to_uint8_nhwc(images), drawn.numpy())
         progress.update(len(chunk))
     sys.stdout.write('\n')
@@ -155,11 +164,14 @@ def main(argv=None):
                     checkpoint_mtime_ns=os.stat(checkpoint).st_mtime_ns,
                     cfg_options=json.loads(json.dumps(args.cfg_options or {}, default=str)),
                     classes=classes, per_class=args.per_class, steps=args.steps,
-                    seed=args.seed, batch_size=args.batch_size)
+                    seed=args.seed, batch_size=args.batch_size, sampler=args.sampler,
+                    eta=args.eta, guidance_scale=args.guidance_scale)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     partial = PartialSamples(stem + '.partial', identity)
     labels = torch.as_tensor(classes).long().repeat_interleave(args.per_class)
-    images, labels = draw_samples(model, labels, args.steps, args.seed, args.batch_size, partial)
+    images, labels = draw_samples(model, labels, args.steps, args.seed, args.batch_size, partial,
+                                  sampler=args.sampler, eta=args.eta,
+                                  guidance_scale=args.guidance_scale)
 
     np.savez(stem + '.npz', images, labels)  # arr_0, arr_1: the layout ADM's evaluator reads
     rows = min(args.grid_rows, args.per_class)
@@ -167,7 +179,8 @@ def main(argv=None):
     grid = torch.from_numpy(images[keep]).permute(0, 3, 1, 2).float() / 127.5 - 1
     sample_grid(grid, rows=rows).save(args.out)
     partial.remove()
-    print(f'{len(labels)} samples of classes {classes} ({args.steps} steps) -> '
+    print(f'{len(labels)} samples of classes {classes} ({args.steps} {args.sampler} steps, '
+          f'guidance {args.guidance_scale}) -> '
           f'{stem}.npz, grid {args.out}')
 
 

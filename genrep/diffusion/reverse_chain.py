@@ -154,16 +154,35 @@ def reverse_steps(schedule: DiffusionSchedule,
         x_t = step['sample']
 
 
+def classifier_free_guidance(conditional: Tensor, unconditional: Tensor, scale: float,
+                             channels: int) -> Tensor:
+    """Classifier-free guidance (Ho & Salimans, 2022) of a denoiser output [N, C_out, ...]:
+    eps = eps_u + scale (eps_c - eps_u) on the first ``channels`` (the noise prediction); the
+    remaining channels (a learned variance) are the conditional ones, as DiT samples."""
+    eps = unconditional[:, :channels] + scale * (conditional[:, :channels] -
+                                                 unconditional[:, :channels])
+    return torch.cat([eps, conditional[:, channels:]], dim=1)
+
+
+SAMPLERS = ('ddpm', 'ddim')
+
+
 def sample_chain(schedule: DiffusionSchedule,
                  denoiser: torch.nn.Module,
                  class_labels: Tensor,
                  sample_shape: Sequence[int],
                  generator: Optional[torch.Generator] = None,
-                 adjust: Optional[StepAdjust] = None) -> Tensor:
-    """Class-conditional samples x_0 by the ancestral reverse process (Eq. 1) from pure noise.
+                 adjust: Optional[StepAdjust] = None,
+                 sampler: str = 'ddpm',
+                 eta: float = 0.0,
+                 guidance_scale: float = 1.0,
+                 null_class: Optional[int] = None) -> Tensor:
+    """Class-conditional samples x_0 from pure noise, by the ancestral reverse process (Eq. 1,
+    'ddpm') or DDIM steps ('ddim', ``DiffusionSchedule.ddim_sample``), optionally guided.
 
-    The noise is drawn from ``generator`` in the order of diffusers' DDPM sampling loop: x_{T'}
-    [N, *sample_shape], then one [N, *sample_shape] per step s > 0.
+    The noise is drawn from ``generator`` in the order of diffusers' sampling loops: x_{T'}
+    [N, *sample_shape], then one [N, *sample_shape] per step s > 0 that adds noise (every DDPM
+    step; DDIM steps only when ``eta`` > 0).
 
     Args:
         schedule: the (respaced) sampling schedule.
@@ -172,21 +191,49 @@ def sample_chain(schedule: DiffusionSchedule,
         sample_shape: (C, ...) the shape of one sample (e.g. a latent's (C, H, W)).
         generator: for reproducible samples.
         adjust: the ``p_sample`` hook (GenRep's semantic adjustment, Eq. 6-9); ``None``: off.
+            DDIM steps have no variance to adjust and refuse it.
+        sampler: 'ddpm' or 'ddim'.
+        eta: DDIM's noise scale (0: deterministic).
+        guidance_scale: classifier-free guidance scale; 1 is unguided (one denoiser call a
+            step), otherwise each step also runs the ``null_class`` and combines the two
+            (:func:`classifier_free_guidance`).
+        null_class: the class id of the unconditional model (needed when guided).
 
     Returns:
         [N, *sample_shape] the samples x_0 (float32).
     """
+    if sampler not in SAMPLERS:
+        raise ValueError(f'sample_chain: sampler={sampler!r}; expected one of {SAMPLERS}')
+    if sampler == 'ddim' and adjust is not None:
+        raise ValueError("sample_chain: sampler='ddim' has no reverse-step variance for the "
+                         "semantic adjustment (adjust); use sampler='ddpm'")
+    guided = guidance_scale != 1.0
+    if guided and null_class is None:
+        raise ValueError(f'sample_chain: guidance_scale={guidance_scale} needs the null_class')
     labels = torch.as_tensor(class_labels).long()
     shape = (len(labels), *sample_shape)
+    if guided:
+        both = torch.cat([labels, torch.full_like(labels, null_class)])
 
     def draw() -> Tensor:
         return torch.randn(shape, generator=generator, device=labels.device)
 
     def denoise(x_t: Tensor, timestep: int) -> Tensor:
-        t = torch.full((len(labels), ), timestep, dtype=torch.long, device=labels.device)
-        return denoiser(x_t, t, labels)
+        if not guided:
+            t = torch.full((len(labels), ), timestep, dtype=torch.long, device=labels.device)
+            return denoiser(x_t, t, labels)
+        t = torch.full((len(both), ), timestep, dtype=torch.long, device=labels.device)
+        conditional, unconditional = denoiser(torch.cat([x_t, x_t]), t, both).chunk(2)
+        return classifier_free_guidance(conditional, unconditional, guidance_scale,
+                                        sample_shape[0])
 
     x_t = draw()
+    if sampler == 'ddim':
+        for index in range(schedule.num_steps - 1, -1, -1):
+            noise = draw() if eta > 0 and index > 0 else None
+            x_t = schedule.ddim_sample(denoise(x_t, int(schedule.timesteps[index])), x_t, index,
+                                       eta=eta, noise=noise)['sample']
+        return x_t
     for _, _, step in reverse_steps(schedule, denoise, x_t, schedule.num_steps - 1, draw, adjust):
         x_t = step['sample']
     return x_t

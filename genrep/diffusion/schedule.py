@@ -278,6 +278,38 @@ class DiffusionSchedule:
         step['sample'] = sample
         return step
 
+    def ddim_sample(self,
+                    model_output: Tensor,
+                    x_t: Tensor,
+                    index: int,
+                    eta: float = 0.0,
+                    noise: Optional[Tensor] = None,
+                    generator: Optional[torch.Generator] = None) -> Dict[str, Tensor]:
+        """One DDIM step (Song et al., 2021, Eq. 12) from respaced index s to s - 1: x_0 predicted
+        (and clipped when ``clip_sample``), the noise re-derived from it, then
+        x_{s-1} = sqrt(abar_{s-1}) x_0 + sqrt(1 - abar_{s-1} - sigma^2) eps + sigma z with
+        sigma = eta sqrt((1 - abar_{s-1}) / (1 - abar_s)) sqrt(1 - abar_s / abar_{s-1}); eta = 0 is
+        deterministic, eta = 1 the ancestral variance. A learned variance is not used. Matches
+        diffusers' ``DDIMScheduler.step`` (``set_alpha_to_one``) on the same timesteps.
+
+        Returns:
+            dict of [N, C, ...] tensors: 'sample' (x_{s-1}), 'pred_xstart', 'eps'.
+        """
+        eps, _ = self.split_model_output(model_output, x_t.shape[1])
+        pred_xstart = self.predict_xstart_from_eps(x_t, index, eps)
+        eps = ((self._at(self.sqrt_recip_alphas_cumprod, index, x_t) * x_t - pred_xstart) /
+               self._at(self.sqrt_recipm1_alphas_cumprod, index, x_t))
+        abar = float(self.alphas_cumprod[int(index)])
+        abar_prev = float(self.alphas_cumprod_prev[int(index)])
+        sigma = eta * math.sqrt((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev))
+        sample = math.sqrt(abar_prev) * pred_xstart + math.sqrt(1 - abar_prev - sigma**2) * eps
+        if sigma > 0:
+            if noise is None:
+                noise = torch.randn(x_t.shape, generator=generator, device=x_t.device,
+                                    dtype=x_t.dtype)
+            sample = sample + sigma * noise
+        return dict(sample=sample, pred_xstart=pred_xstart, eps=eps)
+
     @staticmethod
     def _at_zero(index: Tensor, like: Tensor) -> Tensor:
         """[N] indices -> bool [N, 1, ...]: which samples are at index 0."""

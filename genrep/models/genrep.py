@@ -316,17 +316,18 @@ class GenRep(BaseModel):
                        per_class: int,
                        num_steps: Optional[int] = None,
                        seed: int = 0,
-                       batch_size: Optional[int] = None):
+                       batch_size: Optional[int] = None,
+                       **sampling):
         """``per_class`` samples of each of ``classes``, class-major, drawn with ``num_steps``
         respaced steps (``None``: all training steps) from one generator seeded ``seed``, in
-        chunks of ``batch_size`` (``None``: one chunk). Returns (images [N, C, H, W] on the CPU,
-        labels [N])."""
+        chunks of ``batch_size`` (``None``: one chunk); ``sampling``: sampler, eta,
+        guidance_scale of :meth:`sample`. Returns (images [N, C, H, W] on the CPU, labels [N])."""
         labels = torch.as_tensor(list(classes)).long().repeat_interleave(per_class)
         schedule = self.schedule.respace(num_steps) if num_steps else self.schedule
         device = next(self.denoiser.parameters()).device
         generator = torch.Generator(device=device).manual_seed(seed)
         chunks = labels.split(batch_size or max(len(labels), 1))
-        images = [self.sample(chunk.to(device), schedule, generator=generator).cpu()
+        images = [self.sample(chunk.to(device), schedule, generator=generator, **sampling).cpu()
                   for chunk in chunks]
         return torch.cat(images), labels
 
@@ -335,7 +336,10 @@ class GenRep(BaseModel):
                class_labels: Tensor,
                schedule: Optional[DiffusionSchedule] = None,
                generator: Optional[torch.Generator] = None,
-               latent_shape: Optional[Sequence[int]] = None) -> Tensor:
+               latent_shape: Optional[Sequence[int]] = None,
+               sampler: str = 'ddpm',
+               eta: float = 0.0,
+               guidance_scale: float = 1.0) -> Tensor:
         """Class-conditional samples by the reverse chain (Eq. 1, ``sample_chain``), with the
         semantic adjustment of Eq. 6-9 where x_sem := x_t (inference, Sec. 3.2). Returns images
         (VAE-decoded when the backbone has a VAE) [N, C, H, W] in the denoiser's range.
@@ -345,6 +349,10 @@ class GenRep(BaseModel):
             schedule: the (respaced) sampling schedule; default: the training one.
             generator: for reproducible samples.
             latent_shape: (C, H, W) of x_T; default: the denoiser's configured sample size.
+            sampler: 'ddpm' (ancestral, with the adjustment) or 'ddim' (models without the
+                semantic adjustment: DDIM steps have no reverse-step variance to adjust).
+            eta: DDIM's noise scale.
+            guidance_scale: classifier-free guidance against the null class (1: unguided).
         """
         denoiser = self.denoiser
         device = next(denoiser.parameters()).device
@@ -354,8 +362,13 @@ class GenRep(BaseModel):
             latent_shape = (denoiser.in_channels, *size)
         labels = torch.as_tensor(class_labels, device=device).long()
         schedule = schedule or self.schedule
+        adjust = self.reverse_step_adjust(schedule)
+        if sampler == 'ddim' and adjust is not None:
+            raise ValueError("GenRep.sample: sampler='ddim' cannot apply this model's semantic "
+                             "adjustment of the reverse step (Eq. 6-9); use sampler='ddpm'")
         x = sample_chain(schedule, denoiser, labels, latent_shape, generator=generator,
-                         adjust=self.reverse_step_adjust(schedule))
+                         adjust=adjust, sampler=sampler, eta=eta,
+                         guidance_scale=guidance_scale, null_class=denoiser.null_class_id)
         vae = self.backbone.vae
         if vae is not None:
             x = vae.decode(x / vae.config.scaling_factor).sample

@@ -247,3 +247,59 @@ def test_reverse_steps_runs_first_index_down_to_zero():
     torch.testing.assert_close(steps[1][2]['sample'], steps[1][2]['mean'])
     with pytest.raises(ValueError, match='first_index=6'):
         next(reverse_steps(schedule, denoise, x_start, 6, lambda: None))
+
+
+@pytest.mark.parametrize('eta', [0.0, 0.7])
+def test_ddim_sampling_is_diffusers_ddim_loop(eta):
+    from diffusers import DDIMScheduler
+    cfg, denoiser = make(timestep_spacing='leading')
+    steps = 12
+    labels = torch.tensor([1, 0, 2])
+    samples = sample_chain(DiffusionSchedule(cfg, steps), denoiser, labels, (2, 3, 3),
+                           torch.Generator().manual_seed(5), sampler='ddim', eta=eta)
+
+    ddim = DDIMScheduler(num_train_timesteps=1000, clip_sample=False, set_alpha_to_one=True,
+                         timestep_spacing='leading')
+    ddim.set_timesteps(steps)
+    g = torch.Generator().manual_seed(5)
+    x_t = torch.randn(3, 2, 3, 3, generator=g)
+    for t in ddim.timesteps:
+        x_t = ddim.step(denoiser(x_t, t.expand(3), labels), t, x_t, eta=eta,
+                        generator=g).prev_sample
+    torch.testing.assert_close(samples, x_t, rtol=1e-4, atol=1e-4)
+
+
+def test_classifier_free_guidance_is_the_hand_written_combination():
+    """Scale 1 is the unguided chain; scale 3 combines the class and null-class outputs of every
+    step as eps_u + 3 (eps_c - eps_u), keeping the conditional variance channels."""
+    cfg, denoiser = make(variance_type='learned_range')
+    null = len(denoiser.means)
+    denoiser.means = torch.cat([denoiser.means, torch.zeros_like(denoiser.means[:1])])
+    denoiser.var_value = lambda x_t, t: torch.tanh(x_t - t.view(-1, 1, 1, 1) / 700.0)
+    schedule = DiffusionSchedule(cfg, 6)
+    labels = torch.tensor([0, 2])
+
+    def chain(**kwargs):
+        return sample_chain(schedule, denoiser, labels, (2, 3, 3),
+                            torch.Generator().manual_seed(2), null_class=null, **kwargs)
+
+    torch.testing.assert_close(chain(guidance_scale=1.0), chain())
+    guided = chain(guidance_scale=3.0)
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 2, 3, 3, generator=g)
+    for index in range(5, -1, -1):
+        t = torch.full((2, ), int(schedule.timesteps[index]))
+        conditional = denoiser(x, t, labels)
+        unconditional = denoiser(x, t, torch.full_like(labels, null))
+        eps = unconditional[:, :2] + 3.0 * (conditional[:, :2] - unconditional[:, :2])
+        step = schedule.p_mean_variance(torch.cat([eps, conditional[:, 2:]], 1), x, index)
+        x = (step['mean'] + (0.5 * step['log_variance']).exp() *
+             torch.randn(x.shape, generator=g)) if index else step['mean']
+    torch.testing.assert_close(guided, x)
+    assert (guided - chain()).abs().max() > 1e-2
+    with pytest.raises(ValueError, match='null_class'):
+        sample_chain(schedule, denoiser, labels, (2, 3, 3), guidance_scale=2.0)
+    with pytest.raises(ValueError, match='adjust'):
+        sample_chain(schedule, denoiser, labels, (2, 3, 3), sampler='ddim', adjust=adjust_step)
+    with pytest.raises(ValueError, match='sampler'):
+        sample_chain(schedule, denoiser, labels, (2, 3, 3), sampler='euler')

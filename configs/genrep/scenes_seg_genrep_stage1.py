@@ -24,6 +24,13 @@ model = dict(
     num_candidates=4,
     distill_images=1,
 )
-train_cfg = dict(val_begin=1)
+# Half the segmentation schedule of scenes_seg_unet.py (600 of 1200 iterations): with stage 0's
+# 1200 generation iterations, the GenRep chain costs about what the perception-only job costs.
+max_iters = 600
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
+    dict(type='PolyLR', eta_min=1e-5, power=0.9, by_epoch=False, begin=50, end=max_iters),
+]
+train_cfg = dict(max_iters=max_iters, val_begin=1, val_interval=max_iters)
 default_hooks = dict(visualization=dict(draw=True))
 load_from = 'work_dirs/scenes_seg_genrep_stage0/iter_1200.pth'

@@ -1,10 +1,10 @@
 # GenRep stage 2 on the embedded scenes: joint segmentation (Eq. 5, as stage 1) and semantic-driven
 # generation (Eq. 6-10, conditioned on the dominant class), the two gradients aligned (Eq. 11-16,
 # w_p = 0.7, w_g = 0.3), the semantic denoiser an EMA (m = 0.999) of the unified one. From the stage-1
-# checkpoint; 400 joint iterations (a stage-2 step costs about 3-5 stage-1 steps on this CPU).
+# checkpoint; 200 joint iterations (a stage-2 step costs about 3-5 stage-1 steps on this CPU).
 _base_ = ['./scenes_seg_genrep_stage1.py']
 
-max_iters = 400
+max_iters = 200
 model = dict(
     stage=2,
     semantic_noise=dict(hidden_channels=32),
@@ -19,4 +19,4 @@ param_scheduler = [dict(type='PolyLR', eta_min=1e-5, power=0.9, by_epoch=False, 
                         end=max_iters)]
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 custom_hooks = [dict(type='genrep.SemanticEMAHook', momentum=0.999)]
-load_from = 'work_dirs/scenes_seg_genrep_stage1/iter_1200.pth'
+load_from = 'work_dirs/scenes_seg_genrep_stage1/iter_600.pth'

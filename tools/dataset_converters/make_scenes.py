@@ -14,8 +14,11 @@ From one set of scenes (``genrep.datasets.scenes``, one compositing code) it wri
   classes, the unseen ones absent from every train scene; ``cocostuff/classes.json`` lists them;
 - ``coco/``: COCO instance json (``annotations/instances_{train,val}.json``, RLE masks after
   occlusion, categories named by the stamps' English names, base only in train), the base/novel
-  split (``annotations/category_split.json``) and LVIS-v1-style json
-  (``annotations/lvis_v1_{train,val}.json``, rare categories' annotations left out of train);
+  split (``annotations/category_split.json``), LVIS-v1-style json
+  (``annotations/lvis_v1_{train,val}.json``, rare categories' annotations left out of train) and
+  the same boxes and masks named by super-category with a base/novel split of those
+  (``annotations/instances_{train,val}_coarse.json``, ``category_split_coarse.json``: the
+  vocabulary of the CPU open-vocabulary detection job; novel objects unannotated in train);
 - ``nyu/``: depth, mmseg NYU layout (``images|annotations/{train,test}``), uint16 PNG in
   millimetres (mmseg's ``LoadDepthAnnotation(depth_rescale_factor=1e-3)``), scenes of cut-outs
   standing on a ground plane under a pinhole camera (``nyu/camera.json``);
@@ -63,6 +66,9 @@ def parse_args(argv=None):
                         metavar=('RARE', 'COMMON'),
                         help='LVIS frequency bins as fractions of the train images: rare if a '
                         'category is in at most RARE of them, common if at most COMMON')
+    parser.add_argument('--novel-coarse-fraction', type=float, default=0.25,
+                        help='fraction of super-categories that are novel in the coarse '
+                        'detection json (unannotated in train)')
     parser.add_argument('--jpeg-quality', type=int, default=95)
     parser.add_argument('--stamps-dir', default=STAMPS_DIR)
     parser.add_argument('--templates-dir', default=TEMPLATES_DIR)
@@ -236,6 +242,36 @@ def lvis_frequency(train: dict, names: Sequence[str], fractions) -> Dict[int, Tu
     return frequency
 
 
+def novel_coarse(coarse: Sequence[str], fraction: float, seed: int) -> List[str]:
+    """Super-categories that are novel in the coarse detection json: ``round(fraction *
+    #coarse)`` of them, drawn with the seed."""
+    count = int(round(fraction * len(coarse)))
+    return sorted(str(c) for c in np.random.default_rng([seed, 11]).permutation(sorted(coarse))
+                  [:count])
+
+
+def coarse_detection_json(split_data: dict, coarse: Sequence[str], keep: Sequence[str]) -> dict:
+    """The split's COCO json with each annotation named by its object's super-category
+    (category ids 1..#coarse in ``coarse``'s order); categories and annotations outside ``keep``
+    left out, images kept (their other objects are background, as in OV-COCO's base training
+    json)."""
+    ids = {name: i + 1 for i, name in enumerate(coarse)}
+    keep = set(keep)
+    placements = {}  # image id -> the super-categories of its placements, in annotation order
+    for image, record in zip(split_data['images'], split_data['records']):
+        placements[image['id']] = [obj['coarse'] for obj in record['objects']]
+    annotations, seen = [], {}
+    for annotation in split_data['annotations']:
+        index = seen.get(annotation['image_id'], 0)
+        seen[annotation['image_id']] = index + 1
+        name = placements[annotation['image_id']][index]
+        if name in keep:
+            annotations.append(dict(annotation, id=len(annotations) + 1, category_id=ids[name]))
+    return dict(info=dict(description='genrep embedded scenes, super-categories'), licenses=[],
+                images=split_data['images'], annotations=annotations,
+                categories=coco_categories(coarse, keep))
+
+
 def write_detection_json(args, results: dict, classes: dict):
     names, base, novel = classes['names'], classes['base'], classes['novel']
     root = f'{args.out}/coco/annotations'
@@ -252,6 +288,13 @@ def write_detection_json(args, results: dict, classes: dict):
                lvis_json(results['train'], all_categories, frequency, 'train', drop=rare))
     write_json(f'{root}/lvis_v1_val.json',
                lvis_json(results['val'], all_categories, frequency, 'val', drop=set()))
+    coarse = classes['coarse']
+    novel = novel_coarse(coarse, args.novel_coarse_fraction, args.seed)
+    base = [name for name in coarse if name not in novel]
+    for split, keep in (('train', base), ('val', coarse)):
+        write_json(f'{root}/instances_{split}_coarse.json',
+                   coarse_detection_json(results[split], coarse, keep))
+    write_json(f'{root}/category_split_coarse.json', dict(base=base, novel=novel))
 
 
 def write_depth_scenes(args, stamps: List[Stamp], backgrounds):

@@ -284,6 +284,24 @@ def test_nyu_depth_tree_holds_the_placed_depths(scenes, sources):
         np.testing.assert_allclose(depth, expected, atol=5e-4)
 
 
+def test_nyu_scene_classes_are_the_nearest_objects(scenes):
+    """nyu/classes.json names each depth scene's class (its nearest object's super-category),
+    which genrep.ScenesDepthDataset hands on as mmseg's category_id."""
+    from genrep.datasets import ScenesDepthDataset
+    classes = load_json(scenes / 'ade/classes.json')['classes']
+    assert load_json(scenes / 'nyu/classes.json')['classes'] == classes
+    dataset = ScenesDepthDataset(
+        data_root=str(scenes / 'nyu'), split='test',
+        data_prefix=dict(img_path='images/test', depth_map_path='annotations/test'))
+    assert dataset.metainfo['classes'] == tuple(classes)
+    for index, record in enumerate(load_json(scenes / 'meta/depth_test.json')):
+        info = dataset.get_data_info(index)
+        assert info['img_path'].endswith(f'{record["file"]}.jpg')
+        nearest = min(record['objects'], key=lambda o: o['depth'], default=None)
+        expected = classes.index(nearest['coarse']) if nearest else -1
+        assert info['category_id'] == expected
+
+
 def test_missing_sources_fail_with_one_line(tool, sources, tmp_path):
     with pytest.raises(SystemExit) as error:
         tool.main(['--out', str(tmp_path / 'out'), '--stamps-dir', str(tmp_path / 'none')])

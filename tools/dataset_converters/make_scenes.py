@@ -297,15 +297,27 @@ def write_detection_json(args, results: dict, classes: dict):
     write_json(f'{root}/category_split_coarse.json', dict(base=base, novel=novel))
 
 
-def write_depth_scenes(args, stamps: List[Stamp], backgrounds):
+def nearest_class(canvas: SceneCanvas):
+    """The super-category of the placement nearest the camera (never occluded, drawn largest),
+    or None in an empty scene."""
+    if not canvas.placements:
+        return None
+    return min(canvas.placements, key=lambda p: p.depth).stamp.coarse
+
+
+def write_depth_scenes(args, stamps: List[Stamp], backgrounds, coarse: Sequence[str]):
     """NYU layout: images/{train,test}/scene_*.jpg and annotations/{train,test}/scene_*.png, the
-    PNG uint16 millimetres; objects at their depth, near over far, on the floor / far backdrop."""
+    PNG uint16 millimetres; objects at their depth, near over far, on the floor / far backdrop.
+    ``nyu/classes.json``: the super-categories ``coarse`` as ``classes`` and, per split, each
+    scene's class (the nearest object's; null when empty), the scene class that NYUv2's file
+    names carry."""
     camera = PinholeCamera.for_size(args.size)
     floor = camera.floor_depth(args.size)
     counts = dict(train=args.num_depth_train, test=args.num_depth_test)
     min_visible = max(16, args.size * args.size // 500)
+    scene_classes = {}
     for split, code in DEPTH_SPLITS.items():
-        records = []
+        records, scene_classes[split] = [], {}
         for index in range(counts[split]):
             rng = np.random.default_rng([args.seed, code, index])
             background = background_crop(backgrounds, args.size, rng)
@@ -315,6 +327,7 @@ def write_depth_scenes(args, stamps: List[Stamp], backgrounds):
             for k, placement in enumerate(canvas.placements):
                 depth[canvas.instances == k] = placement.depth
             stem = f'scene_{index:06d}'
+            scene_classes[split][stem] = nearest_class(canvas)
             jpeg = io.BytesIO()
             Image.fromarray(canvas.rgb()).save(jpeg, 'JPEG', quality=args.jpeg_quality)
             write_bytes(f'{args.out}/nyu/images/{split}/{stem}.jpg', jpeg.getvalue())
@@ -324,6 +337,7 @@ def write_depth_scenes(args, stamps: List[Stamp], backgrounds):
                 placement_record(canvas, k, args.stamps_dir) for k in range(len(canvas.placements))
             ]))
         write_json(f'{args.out}/meta/depth_{split}.json', records)
+    write_json(f'{args.out}/nyu/classes.json', dict(classes=list(coarse), **scene_classes))
     write_json(f'{args.out}/nyu/camera.json', dict(
         focal=camera.focal, cx=args.size / 2.0, cy=camera.horizon, camera_height=camera.height,
         far=camera.far, depth_unit='mm', depth_rescale_factor=1.0 / MILLIMETRES))
@@ -370,7 +384,7 @@ def main(argv=None):
     for split in SPLITS:
         write_json(f'{args.out}/meta/{split}.json', results[split]['records'])
     write_detection_json(args, results, classes)
-    write_depth_scenes(args, stamps, backgrounds)
+    write_depth_scenes(args, stamps, backgrounds, classes['coarse'])
 
 
 if __name__ == '__main__':

@@ -1,9 +1,10 @@
 from .base import GRANULARITIES, StudentScores, TaskAdapter, TaskOutput
 from .classification import ClassificationAdapter
+from .depth import DepthAdapter
 from .detection import DetectionAdapter
 from .segmentation import SegmentationAdapter
 
 __all__ = [
     'GRANULARITIES', 'StudentScores', 'TaskAdapter', 'TaskOutput', 'ClassificationAdapter',
-    'DetectionAdapter', 'SegmentationAdapter'
+    'DepthAdapter', 'DetectionAdapter', 'SegmentationAdapter'
 ]

@@ -1,0 +1,52 @@
+"""The embedded scenes' depth tree: mmseg's ``NYUDataset`` with the tree's scene classes.
+
+``tools/dataset_converters/make_scenes.py`` writes ``nyu/`` in mmseg's NYU layout
+(``images|annotations/{train,test}``, uint16 millimetre PNGs) and ``nyu/classes.json``: the
+super-categories as ``classes`` and each scene's class per split (the object nearest the camera).
+NYUv2 carries its scene class in the file name (``NYUDataset._get_category_id_from_filename``);
+the scenes' names carry none, so this class reads it from ``classes.json``. File listing, depth
+loading, pipelines and ``DepthMetric`` are mmseg's.
+"""
+import json
+import os.path as osp
+
+from mmseg.datasets import NYUDataset
+
+from genrep.registry import DATASETS
+
+
+@DATASETS.register_module()
+class ScenesDepthDataset(NYUDataset):
+    """A scenes depth tree.
+
+    Args:
+        data_root: the tree (e.g. ``data/scenes/nyu``).
+        split: the split of ``classes_file`` the images belong to (``'train'`` or ``'test'``).
+        classes_file: the tree's class file.
+        kwargs: ``NYUDataset``'s (``data_prefix``, ``pipeline``, ``test_mode``, ...).
+    """
+
+    def __init__(self, data_root: str, split: str, classes_file: str = 'classes.json', **kwargs):
+        path = osp.join(data_root, classes_file)
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'ScenesDepthDataset: {path} not found; make the scenes with '
+                                    'tools/dataset_converters/make_scenes.py (or `make scenes`)')
+        with open(path) as f:
+            meta = json.load(f)
+        if not meta.get('classes') or split not in meta:
+            raise ValueError(f"ScenesDepthDataset: {path} needs 'classes' and the split "
+                             f'{split!r} (it has {sorted(meta)})')
+        self.scene_classes = meta[split]
+        super().__init__(data_root=data_root, metainfo=dict(classes=tuple(meta['classes'])),
+                         **kwargs)
+
+    @classmethod
+    def get_label_map(cls, new_classes=None):
+        """None: the tree's classes are scene classes, no label map to remap (BaseSegDataset
+        accepts only subsets of NYUv2's own 27)."""
+        return None
+
+    def _get_category_id_from_filename(self, image_fname: str) -> int:
+        stem = osp.splitext(osp.basename(image_fname))[0]
+        name = self.scene_classes.get(stem)
+        return self._metainfo['classes'].index(name) if name is not None else -1

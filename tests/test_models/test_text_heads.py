@@ -110,6 +110,30 @@ def test_exactly_one_embedding_source():
         TextEmbeddingClassifier(8, text_embeddings=random_embeddings(3))(torch.randn(2, 9))
 
 
+def test_calibrated_stacking_penalises_the_training_vocabulary_in_eval_mode():
+    """logits_k - gamma * [k trained] at evaluation, on the names the classifier was built with,
+    wherever the current vocabulary holds them; training logits unchanged."""
+    text = random_embeddings(5)
+    trained, names = ['a', 'b', 'c'], ['a', 'x', 'b', 'y', 'c']
+    torch.manual_seed(0)
+    calibrated = TextEmbeddingClassifier(8, text_embeddings=text[:3], class_names=trained,
+                                         seen_logit_penalty=2.0)
+    plain = TextEmbeddingClassifier(8, text_embeddings=text[:3], class_names=trained)
+    plain.load_state_dict(calibrated.state_dict())
+    features = torch.randn(4, 8)
+    assert torch.equal(calibrated(features), plain(features))
+    calibrated.eval()
+    plain.eval()
+    assert torch.allclose(calibrated(features), plain(features) - 2.0 * torch.tensor(
+        [1.0, 1.0, 1.0, 0.0]))  # the background column (last) is not a name
+    for clf in (calibrated, plain):
+        clf.set_text_embeddings(text, names)
+    expected = plain(features) - 2.0 * torch.tensor([1.0, 0.0, 1.0, 0.0, 1.0, 0.0])
+    assert torch.allclose(calibrated(features), expected)
+    with pytest.raises(ValueError, match='seen_logit_penalty needs class_names'):
+        TextEmbeddingClassifier(8, text_embeddings=text, seen_logit_penalty=1.0)
+
+
 # -- TextEmbeddingClsHead in mmpretrain's ImageClassifier ---------------------------------------
 def image_classifier(text):
     from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS

@@ -10,6 +10,11 @@ for all three:
 for features f [..., C], a linear projection W: C -> D, the fixed unit class-name embeddings e_k
 [N, D] and, for dense/region heads, a learned background embedding (ViLD, BARON) as class N.
 
+Generalised zero-shot evaluation (seen and unseen names together) favours the names trained on; the
+optional calibrated stacking of Chao et al. (2016, "An empirical study and analysis of generalized
+zero-shot learning"), ``seen_logit_penalty`` gamma, subtracts gamma from the logits of the training
+vocabulary at evaluation: logits_k - gamma * [k was trained on].
+
 The class embeddings are a non-persistent buffer: they belong to the evaluation's vocabulary, not to
 the trained weights, so a checkpoint trained on one set of names loads into a head built for another
 (the ObjectNet protocol: train on ImageNet names, test on ObjectNet's) and ``set_class_names`` /
@@ -45,6 +50,9 @@ class TextEmbeddingClassifier(nn.Module):
         logit_scale_init: initial s (CLIP: 1 / 0.07).
         logit_scale_max: s is clamped to at most this (CLIP: 100).
         learn_logit_scale: learn log s; if False, s stays ``logit_scale_init``.
+        seen_logit_penalty: gamma of calibrated stacking: subtracted, in eval mode, from the logits
+            of the names the classifier was built with (its training vocabulary ``class_names``)
+            wherever they are in the current vocabulary; 0 (the default) leaves logits as they are.
     """
 
     def __init__(self,
@@ -55,12 +63,18 @@ class TextEmbeddingClassifier(nn.Module):
                  with_background: bool = True,
                  logit_scale_init: float = 1 / 0.07,
                  logit_scale_max: float = 100.0,
-                 learn_logit_scale: bool = True):
+                 learn_logit_scale: bool = True,
+                 seen_logit_penalty: float = 0.0):
         super().__init__()
         owner = type(self).__name__
+        if seen_logit_penalty and not class_names:
+            raise ValueError(f'{owner}: seen_logit_penalty needs class_names (the training '
+                             f'vocabulary it penalises)')
         embeddings, self.text_encoder = resolve_class_embeddings(owner, text_encoder, class_names,
                                                                  text_embeddings)
         self.class_names = None if class_names is None else list(class_names)
+        self.trained_class_names = self.class_names
+        self.seen_logit_penalty = seen_logit_penalty
         self.in_channels = in_channels
         self.embed_dims = embeddings.shape[1]
         self.with_background = with_background
@@ -100,7 +114,21 @@ class TextEmbeddingClassifier(nn.Module):
                              f'[..., {self.in_channels}], got {tuple(features.shape)}')
         projected = F.normalize(self.projection(features), dim=-1)
         classes = self.class_embeddings().to(projected.dtype)
-        return self.logit_scale.to(projected.dtype) * projected @ classes.t()
+        logits = self.logit_scale.to(projected.dtype) * projected @ classes.t()
+        if self.seen_logit_penalty and not self.training:
+            logits = logits - self.seen_logit_penalty * self.seen_columns().to(logits)
+        return logits
+
+    def seen_columns(self) -> Tensor:
+        """1 for each logit column whose name is in the training vocabulary, else 0 (the
+        background column, if any, is 0): [N] or [N + 1]."""
+        names = self.class_names or []
+        seen = [float(name in self.trained_class_names) for name in names]
+        if len(seen) != self.num_classes:
+            raise ValueError('TextEmbeddingClassifier: seen_logit_penalty needs the names of the '
+                             'current vocabulary (set_class_names, or class_names with '
+                             'set_text_embeddings)')
+        return torch.tensor(seen + [0.0] * self.with_background)
 
     def set_text_embeddings(self, text_embeddings: Union[str, Tensor],
                             class_names: Optional[Sequence[str]] = None) -> None:
@@ -127,6 +155,7 @@ class TextEmbeddingClassifier(nn.Module):
     def extra_repr(self) -> str:
         return (f'in_channels={self.in_channels}, embed_dims={self.embed_dims}, '
                 f'num_classes={self.num_classes}, with_background={self.with_background}, '
+                f'seen_logit_penalty={self.seen_logit_penalty}, '
                 f'text_encoder={self.text_encoder!r}')
 
 

@@ -172,3 +172,116 @@ def build_runner(cfg: Config, work_dir: str):
     validate_config(cfg, cfg.filename)
     use_resumable_loops(cfg)
     return Runner.from_cfg(cfg)
+
+
+# COCO's official category ids (1..90 with ten gaps), in the order of mmdet's CocoDataset names.
+COCO_CATEGORY_IDS = [i for i in range(1, 91)
+                     if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
+
+
+def coco_boxes_image(rng, size, boxes, colours):
+    """An image of ``size`` (h, w) with each box [x, y, w, h] filled in its colour."""
+    height, width = size
+    image = rng.integers(0, 60, (height, width, 3))
+    for (x, y, w, h), colour in zip(boxes, colours):
+        image[int(y):int(y + h), int(x):int(x + w)] = colour
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def write_coco(data_root, class_names_per_image, split='train', size=(40, 48), seed=0,
+               year='2017', ann_name=None):
+    """COCO in its official layout: ``<split>2017/<12-digit id>.jpg`` and
+    ``annotations/instances_<split>2017.json`` with all 80 categories (official ids and names,
+    supercategory), one box per listed class name in each image (xywh, area, iscrowd 0). Returns
+    the json written."""
+    import json
+    import os
+
+    import mmcv
+    from mmdet.datasets import CocoDataset
+    names = CocoDataset.METAINFO['classes']
+    ids = dict(zip(names, COCO_CATEGORY_IDS))
+    rng = np.random.default_rng(seed)
+    height, width = size
+    images, annotations = [], []
+    for index, classes in enumerate(class_names_per_image):
+        image_id = 1000 * (seed + 1) + index
+        file_name = f'{image_id:012d}.jpg'
+        boxes = []
+        for k, _ in enumerate(classes):
+            w, h = int(rng.integers(10, width // 2)), int(rng.integers(10, height // 2))
+            x, y = int(rng.integers(0, width - w)), int(rng.integers(0, height - h))
+            boxes.append([float(x), float(y), float(w), float(h)])
+        colours = [rng.integers(100, 256, 3) for _ in boxes]
+        mmcv.imwrite(coco_boxes_image(rng, size, boxes, colours),
+                     os.path.join(data_root, f'{split}{year}', file_name))
+        images.append(dict(id=image_id, file_name=file_name, height=height, width=width,
+                           license=1, coco_url='', flickr_url='', date_captured=''))
+        for name, box in zip(classes, boxes):
+            annotations.append(dict(id=len(annotations) + 1 + 100000 * seed, image_id=image_id,
+                                    category_id=ids[name], bbox=box, area=box[2] * box[3],
+                                    iscrowd=0, segmentation=[[box[0], box[1], box[0] + box[2],
+                                                              box[1], box[0] + box[2],
+                                                              box[1] + box[3], box[0],
+                                                              box[1] + box[3]]]))
+    data = dict(info=dict(description='tiny COCO'), licenses=[dict(id=1, name='', url='')],
+                images=images, annotations=annotations,
+                categories=[dict(id=ids[n], name=n, supercategory='thing') for n in names])
+    os.makedirs(os.path.join(data_root, 'annotations'), exist_ok=True)
+    with open(os.path.join(data_root, 'annotations',
+                           ann_name or f'instances_{split}{year}.json'), 'w') as f:
+        json.dump(data, f)
+    return data
+
+
+def write_lvis(data_root, class_names_per_image, frequencies, split='train', size=(40, 48),
+               seed=0):
+    """LVIS v1 in its official layout (``annotations/lvis_v1_<split>.json``, images under COCO's
+    ``<split>2017/`` named by ``coco_url``), all 1203 categories of mmdet's LVISV1Dataset with
+    ids 1..1203, ``frequency`` from ``frequencies`` (name -> 'r' / 'c' / 'f'; 'f' otherwise) and
+    ``image_count`` / ``instance_count``; every absent category a verified negative."""
+    import json
+    import os
+
+    import mmcv
+    from mmdet.datasets import LVISV1Dataset
+    names = LVISV1Dataset.METAINFO['classes']
+    ids = {name: i + 1 for i, name in enumerate(names)}
+    rng = np.random.default_rng(seed)
+    height, width = size
+    images, annotations = [], []
+    for index, classes in enumerate(class_names_per_image):
+        image_id = 1000 * (seed + 1) + index
+        file_name = f'{image_id:012d}.jpg'
+        boxes = []
+        for _ in classes:
+            w, h = int(rng.integers(10, width // 2)), int(rng.integers(10, height // 2))
+            x, y = int(rng.integers(0, width - w)), int(rng.integers(0, height - h))
+            boxes.append([float(x), float(y), float(w), float(h)])
+        colours = [rng.integers(100, 256, 3) for _ in boxes]
+        mmcv.imwrite(coco_boxes_image(rng, size, boxes, colours),
+                     os.path.join(data_root, f'{split}2017', file_name))
+        present = {ids[n] for n in classes}
+        images.append(dict(id=image_id, height=height, width=width, license=1,
+                           coco_url=f'http://images.cocodataset.org/{split}2017/{file_name}',
+                           flickr_url='', date_captured='', not_exhaustive_category_ids=[],
+                           neg_category_ids=[i for i in range(1, 11) if i not in present]))
+        for name, box in zip(classes, boxes):
+            annotations.append(dict(id=len(annotations) + 1, image_id=image_id,
+                                    category_id=ids[name], bbox=box, area=box[2] * box[3],
+                                    segmentation=[[box[0], box[1], box[0] + box[2], box[1],
+                                                   box[0] + box[2], box[1] + box[3], box[0],
+                                                   box[1] + box[3]]]))
+    categories = []
+    for name in names:
+        mine = [a for a in annotations if a['category_id'] == ids[name]]
+        categories.append(dict(id=ids[name], name=name, synset=f'{name}.n.01', synonyms=[name],
+                               frequency=frequencies.get(name, 'f'), instance_count=len(mine),
+                               image_count=len({a['image_id'] for a in mine}),
+                               **{'def': name}))
+    data = dict(info=dict(description='tiny LVIS'), licenses=[dict(id=1, name='', url='')],
+                images=images, annotations=annotations, categories=categories)
+    os.makedirs(os.path.join(data_root, 'annotations'), exist_ok=True)
+    with open(os.path.join(data_root, 'annotations', f'lvis_v1_{split}.json'), 'w') as f:
+        json.dump(data, f)
+    return data

@@ -25,6 +25,8 @@ class ScenesDepthDataset(NYUDataset):
         classes_file: the tree's class file.
         kwargs: ``NYUDataset``'s (``data_prefix``, ``pipeline``, ``test_mode``, ...).
     """
+    # The classes are the tree's, known once classes.json is read (not NYUv2's 27).
+    METAINFO = dict()
 
     def __init__(self, data_root: str, split: str, classes_file: str = 'classes.json', **kwargs):
         path = osp.join(data_root, classes_file)
@@ -39,12 +41,6 @@ class ScenesDepthDataset(NYUDataset):
         self.scene_classes = meta[split]
         super().__init__(data_root=data_root, metainfo=dict(classes=tuple(meta['classes'])),
                          **kwargs)
-
-    @classmethod
-    def get_label_map(cls, new_classes=None):
-        """None: the tree's classes are scene classes, no label map to remap (BaseSegDataset
-        accepts only subsets of NYUv2's own 27)."""
-        return None
 
     def _get_category_id_from_filename(self, image_fname: str) -> int:
         stem = osp.splitext(osp.basename(image_fname))[0]

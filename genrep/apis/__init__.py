@@ -1,3 +1,8 @@
-from .inference import init_model
+from .inference import config_dataset_meta, init_model
+from .inferencers import (TASK_INFERENCERS, ClassificationInferencer, DetectionInferencer,
+                          SegmentationInferencer, build_inferencer, config_task)
 
-__all__ = ['init_model']
+__all__ = [
+    'ClassificationInferencer', 'DetectionInferencer', 'SegmentationInferencer',
+    'TASK_INFERENCERS', 'build_inferencer', 'config_dataset_meta', 'config_task', 'init_model'
+]

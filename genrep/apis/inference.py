@@ -1,10 +1,11 @@
-"""Building a model from its config and checkpoint outside a Runner (tools, notebooks)."""
+"""Building a model from its config and checkpoint outside a Runner (tools, notebooks, the
+inferencers)."""
 import os.path as osp
 from typing import Optional, Union
 
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
+from mmengine.registry import DATASETS, DefaultScope, init_default_scope
 from mmengine.runner import load_checkpoint
 
 from genrep.registry import MODELS
@@ -17,7 +18,9 @@ def init_model(config: Union[str, Config],
     """The config's model, as the Runner builds it, with the checkpoint's weights, in eval mode.
 
     The config's top-level ``data_preprocessor`` goes into the model unless the model names its
-    own (what mmengine's Runner does), so inputs are normalised as in training.
+    own (what mmengine's Runner does), so inputs are normalised as in training. ``dataset_meta``
+    (class names, palette) is the checkpoint's, as the Runner saves it, else the config's test
+    dataset's (:func:`config_dataset_meta`).
     """
     cfg = Config.fromfile(config) if isinstance(config, str) else config.copy()
     if cfg_options:
@@ -29,7 +32,24 @@ def init_model(config: Union[str, Config],
     if cfg.get('data_preprocessor') is not None:
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     model = MODELS.build(model_cfg)
+    meta = {}
     if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu')
+        meta = load_checkpoint(model, checkpoint, map_location='cpu').get('meta') or {}
+    model.dataset_meta = dict(meta.get('dataset_meta') or config_dataset_meta(cfg))
     model.cfg = cfg
     return model.to(device).eval()
+
+
+def config_dataset_meta(cfg: Config, dataloader: str = 'test_dataloader') -> dict:
+    """The ``metainfo`` of the config's ``dataloader`` dataset, built without reading its files
+    (``lazy_init``); empty where the config has none or its data is absent (a checkpoint used
+    away from its dataset: the predictions then carry class indices, not names)."""
+    dataset_cfg = (cfg.get(dataloader) or {}).get('dataset')
+    if not dataset_cfg:
+        return {}
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+        try:
+            dataset = DATASETS.build(dict(dataset_cfg, lazy_init=True, pipeline=[]))
+        except (FileNotFoundError, OSError):
+            return {}
+    return dict(dataset.metainfo)

@@ -1,4 +1,4 @@
 from .tasks import GENERATION, PERCEPTION, TASKS
-from .visualization import sample_grid
+from .visualization import labelled_grid, sample_grid
 
-__all__ = ['GENERATION', 'PERCEPTION', 'TASKS', 'sample_grid']
+__all__ = ['GENERATION', 'PERCEPTION', 'TASKS', 'labelled_grid', 'sample_grid']

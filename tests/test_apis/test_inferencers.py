@@ -1,6 +1,6 @@
-"""The inferencers on each task's config, from tiny randomly initialised checkpoints written here, on
-an image path and a folder: the drawing written per image, predictions of the right shape, equal to
-the toolkits' own single-image inference (mmseg ``inference_model``, mmdet
+"""The inferencers on each task's config, from tiny randomly initialised checkpoints written
+here, on an image path and a folder: the drawing written per image, predictions of the right
+shape, equal to the toolkits' own single-image inference (mmseg ``inference_model``, mmdet
 ``inference_detector``) or to a hand-run forward (classification); the open-vocabulary model
 scores the user's names."""
 import json

@@ -35,7 +35,8 @@ def test_image_demo_on_a_folder_prints_each_image_and_draws_it(tmp_path, capsys)
     images.mkdir()
     rng = np.random.default_rng(0)
     for name in ('shoe', 'shirt'):
-        Image.fromarray(rng.integers(0, 256, (28, 28)).astype(np.uint8)).save(images / f'{name}.png')
+        pixels = rng.integers(0, 256, (28, 28)).astype(np.uint8)
+        Image.fromarray(pixels).save(images / f'{name}.png')
     weights = checkpoint(CLS_CONFIG, tmp_path / 'model.pth')
     load_demo('image_demo').main([str(images), CLS_CONFIG, weights,
                                   '--out-dir', str(tmp_path / 'out')])
@@ -55,7 +56,8 @@ def test_generation_demo_draws_the_named_classes_in_labelled_columns(tmp_path, c
     demo = load_demo('generation_demo')
     demo.main([GENREP_CONFIG, weights, '--classes', 'Trouser', '7', '--per-class', '2',
                '--steps', '2', '--out', str(out)])
-    assert capsys.readouterr().out.strip().endswith(f'4 samples of Trouser, Sneaker (2 steps) -> {out}')
+    printed = capsys.readouterr().out.strip()
+    assert printed.endswith(f'4 samples of Trouser, Sneaker (2 steps) -> {out}')
     grid = np.asarray(Image.open(out))
     header, cell = 14, 96  # 32 px samples enlarged 3x so that the names fit
     assert grid.shape == (header + 2 * cell, 2 * cell, 3)

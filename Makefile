@@ -38,6 +38,7 @@ perception: install
 # and NYU layouts under data/scenes (about 20 s).
 scenes: install
 	$(PYTHON) tools/dataset_converters/make_scenes.py --out data/scenes --seed 0 --force
+	touch $(SCENES_DONE)
 
 # Closed-set segmentation on the scenes (17 classes, mmseg IoUMetric, overlays by mmseg's
 # SegVisualizationHook under the test work dir's vis_data/vis_image).
@@ -59,10 +60,12 @@ seg-genrep: install scenes-data
 			--work-dir $$dir/test || exit 1; \
 	done
 
-# The scenes, written once (`make scenes` rewrites them).
-scenes-data:
-	test -f data/scenes/ade/classes.json || \
-		$(PYTHON) tools/dataset_converters/make_scenes.py --out data/scenes --seed 0
+# The scenes, written again only when the tool changes (`make scenes` always rewrites them).
+SCENES_DONE = data/scenes/meta/written
+$(SCENES_DONE): tools/dataset_converters/make_scenes.py
+	$(PYTHON) tools/dataset_converters/make_scenes.py --out data/scenes --seed 0 --force
+	touch $@
+scenes-data: install $(SCENES_DONE)
 
 test: install
 	$(PYTHON) -m pytest

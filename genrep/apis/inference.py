@@ -5,6 +5,8 @@ from typing import Optional, Union
 
 import torch
 from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import DATASETS, DefaultScope, init_default_scope
 from mmengine.runner import load_checkpoint
 
@@ -18,7 +20,9 @@ def init_model(config: Union[str, Config],
     """The config's model, as the Runner builds it, with the checkpoint's weights, in eval mode.
 
     The config's top-level ``data_preprocessor`` goes into the model unless the model names its
-    own (what mmengine's Runner does), so inputs are normalised as in training. ``dataset_meta``
+    own (what mmengine's Runner does), so inputs are normalised as in training; SyncBN layers (a
+    config written for several GPUs) become BatchNorm, as the Runner makes them on one process
+    (mmengine's ``revert_sync_batchnorm``), with a log line. ``dataset_meta``
     (class names, palette) is the checkpoint's, as the Runner saves it, else the config's test
     dataset's (:func:`config_dataset_meta`).
     """
@@ -32,6 +36,11 @@ def init_model(config: Union[str, Config],
     if cfg.get('data_preprocessor') is not None:
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     model = MODELS.build(model_cfg)
+    synced = sum(isinstance(m, torch.nn.SyncBatchNorm) for m in model.modules())
+    if synced:
+        model = revert_sync_batchnorm(model)
+        print_log(f'single process: {synced} SyncBN layers converted to BatchNorm '
+                  '(mmengine revert_sync_batchnorm)', logger='current')
     meta = {}
     if checkpoint is not None:
         meta = load_checkpoint(model, checkpoint, map_location='cpu').get('meta') or {}

@@ -3,14 +3,18 @@ and the key: hook arguments (a typo in ``default_hooks.checkpoint`` otherwise fa
 save, an epoch later) and class counts (``model.head.num_classes=5`` on 10-class data otherwise
 ends in ``IndexError: Target 7 is out of bounds`` inside the loss). An open-vocabulary config
 (one with ``OpenVocabularyHook``) names its classes by text at validation and test, so its counts
-are checked against the training data only."""
+are checked against the training data only. Local weights (a diffusers or text-model directory, an
+``init_cfg`` checkpoint) must exist before the model is built: a missing one ends in one line
+naming the key and the path instead of a stack trace from diffusers or a hub lookup."""
 import inspect
+import os.path as osp
 from typing import Any, Iterator, List, Optional, Tuple
 
 from mmengine.config import Config
 from mmengine.hooks import CheckpointHook as MMEngineCheckpointHook
 from mmengine.registry import DATASETS, HOOKS, DefaultScope
 
+from .runner_utils import REMOTE_PREFIXES
 from .vocabulary_hook import OpenVocabularyHook
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -26,6 +30,7 @@ def validate_config(cfg: Config, filename: str) -> None:
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         check_hook_arguments(cfg, filename)
         check_class_counts(cfg, filename)
+    check_local_weights(cfg, filename)
 
 
 def _lookup(registry, type_name, scope: Optional[str] = None):
@@ -133,3 +138,36 @@ def check_class_counts(cfg: Config, filename: str) -> None:
                     f'{filename}: {key}={value} but {loader}.dataset ({dataset_type}) has '
                     f'{len(classes)} classes (its metainfo classes); set {key}={len(classes)} or '
                     f'give the dataset metainfo=dict(classes=[...]) with {value} names')
+
+
+# Keys of a model config whose string value is a local weights directory (diffusers'
+# save_pretrained folders, text models); ``pretrained`` may name a checkpoint file instead
+# (mmseg / mmdet), and a sibling ``subfolder`` is read below it.
+LOCAL_WEIGHTS_KEYS = ('pretrained', 'model_dir')
+
+
+def _local_weights(node: Any, path: str) -> Iterator[Tuple[str, str]]:
+    """(config key, local path) of every weights location under ``node``."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in LOCAL_WEIGHTS_KEYS and isinstance(value, str):
+                subfolder = node.get('subfolder') if key == 'pretrained' else None
+                yield f'{path}.{key}', osp.join(value, subfolder) if subfolder else value
+            elif (key == 'checkpoint' and isinstance(value, str)
+                  and node.get('type') == 'Pretrained'):
+                yield f'{path}.{key}', value
+            else:
+                yield from _local_weights(value, f'{path}.{key}')
+    elif isinstance(node, (list, tuple)):
+        for index, value in enumerate(node):
+            yield from _local_weights(value, f'{path}.{index}')
+
+
+def check_local_weights(cfg: Config, filename: str) -> None:
+    """Every local weights directory or file the model config names must exist."""
+    for key, location in _local_weights(cfg.get('model'), 'model'):
+        if location.startswith(REMOTE_PREFIXES) or osp.exists(osp.expanduser(location)):
+            continue
+        raise FileNotFoundError(
+            f'{filename}: {key}: {location!r} does not exist (local weights: save the '
+            'checkpoint there, e.g. with save_pretrained, or set the key to its path)')

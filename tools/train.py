@@ -13,7 +13,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from genrep.engine.config_checks import validate_config
-from genrep.engine.runner_utils import resolve_start, use_resumable_loops
+from genrep.engine.runner_utils import (resolve_start, use_resumable_loops,
+                                        use_teacher_cost_hook)
 
 
 def parse_args():
@@ -77,6 +78,7 @@ def main():
     validate_config(cfg, args.config)
     resolve_start(cfg, args.resume, args.overwrite)
     use_resumable_loops(cfg)
+    use_teacher_cost_hook(cfg)
 
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()

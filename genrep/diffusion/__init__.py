@@ -1,3 +1,4 @@
+from .cost import DenoiserCost
 from .denoisers import (DenoiserOutput, DiffusersDenoiser, DiTDenoiser, UNet2DConditionDenoiser,
                         UNet2DDenoiser)
 from .posteriors import (DenoisingErrorPosterior, PosteriorEstimator, ReverseChainPosterior,
@@ -11,7 +12,7 @@ from .semantic_noise import (SemanticNoiseAdjuster, semantic_log_variance_scale,
                              semantic_mean_correction)
 
 __all__ = [
-    'DenoiserOutput', 'DiffusersDenoiser', 'DiTDenoiser', 'UNet2DConditionDenoiser',
+    'DenoiserCost', 'DenoiserOutput', 'DiffusersDenoiser', 'DiTDenoiser', 'UNet2DConditionDenoiser',
     'UNet2DDenoiser', 'DiffusionSchedule', 'StepAdjust', 'gaussian_log_density', 'normal_kl',
     'approx_standard_normal_cdf', 'discretized_gaussian_log_likelihood', 'ReverseStep',
     'kept_step_indices', 'chain_length', 'denoise_classes', 'reverse_steps', 'reverse_chain',

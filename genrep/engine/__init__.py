@@ -10,10 +10,11 @@ from .optim_wrappers import (AmpGradientAlignOptimWrapper, GradientAlignment,
                              symmetric_aligned_gradient)
 from .resume import (RandomStateHook, ResumableEpochBasedTrainLoop, ResumableIterBasedTrainLoop,
                      capture_random_states, restore_random_states)
+from .teacher_cost_hook import TeacherCostHook
 from .vocabulary_hook import OpenVocabularyHook
 
 __all__ = [
-    'OpenVocabularyHook',
+    'OpenVocabularyHook', 'TeacherCostHook',
     'GradientAlignOptimWrapper', 'AmpGradientAlignOptimWrapper', 'GradientAlignment',
     'parallel_orthogonal_split', 'gradient_cosine', 'retention_factor', 'aligned_gradient',
     'symmetric_aligned_gradient', 'SemanticEMAHook', 'semantic_ema_update',

@@ -1,5 +1,6 @@
 """What tools/train.py decides before it builds the Runner: where training starts from (resume,
-``load_from`` or nothing), whether the work dir may be written into, and the resumable loops."""
+``load_from`` or nothing), whether the work dir may be written into, the resumable loops, and the
+log of the teacher's cost."""
 import glob
 import os
 import os.path as osp
@@ -72,3 +73,14 @@ def use_resumable_loops(cfg: Config) -> None:
     train_cfg = cfg.get('train_cfg')
     if isinstance(train_cfg, dict) and 'type' not in train_cfg and 'by_epoch' in train_cfg:
         train_cfg['type'] = RESUMABLE_LOOPS[bool(train_cfg.pop('by_epoch'))]
+
+
+def use_teacher_cost_hook(cfg: Config) -> None:
+    """A GenRep model with a teacher logs the teacher's share of each step's wall time
+    (:class:`~genrep.engine.TeacherCostHook`), unless the config already has the hook."""
+    model = cfg.get('model') or {}
+    if str(model.get('type', '')).split('.')[-1] != 'GenRep' or not model.get('posterior'):
+        return
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(str(hook.get('type', '')).split('.')[-1] == 'TeacherCostHook' for hook in hooks):
+        cfg.custom_hooks = hooks + [dict(type='genrep.TeacherCostHook')]

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModel
 from torch import Tensor
 
+from genrep.diffusion.cost import DenoiserCost
 from genrep.diffusion.reverse_chain import sample_chain
 from genrep.diffusion.schedule import DiffusionSchedule
 from genrep.registry import DIFFUSION_SCHEDULERS, MODELS, POSTERIORS, TASK_ADAPTERS
@@ -204,7 +205,12 @@ class GenRep(BaseModel):
                                       with_scores=self.posterior is not None)
         if self.posterior is None:
             return perception_loss(out.losses)
-        return perception_loss(out.losses, self.generative_distillation(inputs, out.scores))
+        with DenoiserCost(self.denoiser) as teacher:
+            distil = self.generative_distillation(inputs, out.scores)
+        # Logged, not optimised (no 'loss' in the names): what the teacher cost this step.
+        cost = dict(teacher_evals=torch.tensor(float(teacher.evaluations)),
+                    teacher_time=torch.tensor(teacher.seconds))
+        return perception_loss({**out.losses, **cost}, distil)
 
     def generative_distillation(self, inputs: Tensor, scores) -> Tensor:
         """L_gen_distil (Eq. 4): KL(p || q) of the teacher p(y|x) (Eq. 2-3, no gradient) and the

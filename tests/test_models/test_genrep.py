@@ -70,11 +70,17 @@ def test_stage1_returns_the_perception_loss():
     losses = model.loss(inputs, samples)
     assert set(losses) == {'percept'}
     objective = losses['percept']
-    assert set(objective.task) == {'loss'} and objective.gen_distil is not None
+    # The teacher's cost rides along, logged and not optimised.
+    assert set(objective.task) == {'loss', 'teacher_evals', 'teacher_time'}
+    assert objective.gen_distil is not None
+    assert model.distill_images is None  # every image of the batch
+    assert objective.task['teacher_evals'] == inputs.shape[0] * (
+        1 + model.num_candidates) * model.posterior.num_evaluations()
     parsed, log_vars = model.parse_losses(losses)
     assert torch.is_tensor(parsed)
     torch.testing.assert_close(parsed, objective.task['loss'] + objective.gen_distil)
-    assert set(log_vars) == {'percept_loss', 'percept_loss_gen_distil', 'loss_percept', 'loss'}
+    assert set(log_vars) == {'percept_loss', 'percept_loss_gen_distil', 'percept_teacher_evals',
+                             'percept_teacher_time', 'loss_percept', 'loss'}
     parsed.backward()
     assert model.denoiser.model.conv_in.weight.grad.abs().sum() > 0
 
@@ -115,7 +121,8 @@ def test_stage2_losses_and_gradient_alignment_step():
     assert set(losses['genera'].terms()) == {'loss_diffusion', 'loss_vlb', 'loss_rep_align'}
     parsed, log_vars = model.parse_losses(losses)
     assert set(parsed) == {'percept', 'genera'}
-    assert {'percept_loss', 'percept_loss_gen_distil', 'genera_loss_diffusion', 'genera_loss_vlb',
+    assert {'percept_loss', 'percept_loss_gen_distil', 'percept_teacher_evals',
+            'percept_teacher_time', 'genera_loss_diffusion', 'genera_loss_vlb',
             'genera_loss_rep_align', 'loss_percept', 'loss_genera', 'loss'} == set(log_vars)
     assert all(torch.isfinite(v) for v in log_vars.values())
 

@@ -15,7 +15,6 @@ import argparse
 import json
 import os.path as osp
 import sys
-import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
@@ -23,6 +22,7 @@ import genrep  # noqa: F401  (applies genrep.compat before any OpenMMLab import)
 import torch
 
 from genrep.apis import build_inferencer
+from genrep.diffusion.cost import DenoiserCost
 from genrep.diffusion.posteriors import restrict_posterior
 
 
@@ -55,33 +55,18 @@ def head_probabilities(sample) -> torch.Tensor:
                      '(pred_score) or per-pixel logits (seg_logits)')
 
 
-class DenoiserCounter:
-    """Counts the rows (image x class) that pass through a module's forward."""
-
-    def __init__(self, module):
-        self.rows = 0
-        self.handle = module.register_forward_pre_hook(self._count)
-
-    def _count(self, _module, args):
-        self.rows += args[0].shape[0]
-
-
 def teacher_posterior(model, inputs: torch.Tensor, class_ids: torch.Tensor, seed: int):
     """p(y|x) over ``class_ids`` [1, K] of the preprocessed image ``inputs`` [1, C, H, W], read
     as ``GenRep.generative_distillation`` reads it (encode, the reverse-step adjustment when the
     model has one); returns (probabilities [K], denoiser rows, seconds)."""
     estimator = model.posterior
-    counter = DenoiserCounter(model.denoiser)
-    start = time.perf_counter()
-    with torch.no_grad():
+    with torch.no_grad(), DenoiserCost(model.denoiser) as cost:
         x0 = model.backbone.encode(inputs)
         adjust = (model.reverse_step_adjust(estimator.schedule)
                   if model.teacher_adjust else None)
         generator = torch.Generator(device=x0.device).manual_seed(seed)
         probs = estimator.posterior(model.denoiser, x0, class_ids, generator, adjust=adjust)
-    seconds = time.perf_counter() - start
-    counter.handle.remove()
-    return probs[0].cpu(), counter.rows, seconds
+    return probs[0].cpu(), cost.evaluations, cost.seconds
 
 
 def main(argv=None):

@@ -1,0 +1,116 @@
+"""tools/benchmark_suite.py on a two-job table: runs the jobs, writes the results table (markdown
+and JSON), skips current results, flags an injected regression beyond the tolerance, and writes
+metafiles that the model-index package validates."""
+import importlib.util
+import json
+import os.path as osp
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO_ROOT
+
+TINY = osp.join(REPO_ROOT, 'tests', 'data', 'configs')
+
+
+def load_suite():
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_suite', osp.join(REPO_ROOT, 'tools', 'benchmark_suite.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def result_command(job, values):
+    """A shell command that counts its runs and writes a tools/test.py-style result JSON."""
+    script = (f'import json, os; os.makedirs("work_dirs/{job}/test/t", exist_ok=True); '
+              f'open("runs.txt", "a").write("{job}\\n"); '
+              f'json.dump({json.dumps(values)}, open("work_dirs/{job}/test/t/t.json", "w"))')
+    return f"{sys.executable} -c '{script}'"
+
+
+def write_table(path, top1_b=70.0):
+    jobs = dict(
+        cls_a=dict(family='tiny_cls', task='Image Classification', dataset='Fashion-MNIST',
+                   config=osp.join(TINY, 'fmnist_tiny.py'),
+                   commands=[result_command('cls_a', {'accuracy/top1': 80.0})],
+                   results='work_dirs/cls_a/test/*/*.json',
+                   metrics={'accuracy/top1': 'Top 1 Accuracy'}),
+        cls_b=dict(family='tiny_genrep', task='Image Classification', dataset='Fashion-MNIST',
+                   config=osp.join(TINY, 'fmnist_genrep_tiny_stage1.py'),
+                   commands=[result_command('cls_b', {'accuracy/top1': top1_b,
+                                                      'calibration/ece': 0.05})],
+                   results='work_dirs/cls_b/test/*/*.json',
+                   metrics={'accuracy/top1': 'Top 1 Accuracy', 'calibration/ece': 'ECE'},
+                   lower_is_better=['calibration/ece']))
+    with open(path, 'w') as f:
+        f.write(f'jobs = {jobs!r}\n')
+
+
+def runs(tmp_path):
+    return open(tmp_path / 'runs.txt').read().split()
+
+
+def test_suite_table_skips_current_results_and_flags_a_regression(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    suite = load_suite()
+    write_table('jobs.py')
+    argv = ['--jobs', 'jobs.py', '--out-dir', 'suite', '--reference', 'ref.json']
+
+    assert suite.main(argv + ['--update-reference']) == 0
+    assert runs(tmp_path) == ['cls_a', 'cls_b']
+    printed = capsys.readouterr().out
+    assert '[1/2] cls_a: running' in printed and '[2/2] cls_b: Top 1 Accuracy 70.00' in printed
+    results = json.load(open('suite/results.json'))['jobs']
+    assert results['cls_b']['metrics'] == {'accuracy/top1': 70.0, 'calibration/ece': 0.05}
+    assert results['cls_a']['wall_time_s'] > 0 and results['cls_a']['status'] == 'ran'
+    table = open('suite/results.md').read().splitlines()
+    assert len([line for line in table if line.startswith('| cls_')]) == 2
+    assert json.load(open('ref.json'))['jobs']['cls_a']['metrics'] == {'accuracy/top1': 80.0}
+
+    # Current results are not re-run.
+    assert suite.main(argv) == 0
+    assert runs(tmp_path) == ['cls_a', 'cls_b']
+    assert json.load(open('suite/results.json'))['jobs']['cls_b']['status'].startswith('current')
+
+    # A drop of 10 points of 70 (14% > 2%) is a regression; the unchanged job is not.
+    write_table('jobs.py', top1_b=60.0)
+    assert suite.main(argv + ['--force']) == 1
+    assert runs(tmp_path) == ['cls_a', 'cls_b'] * 2
+    results = json.load(open('suite/results.json'))['jobs']
+    assert results['cls_b']['changes']['accuracy/top1'] == dict(change=-10.0, regressed=True)
+    assert results['cls_b']['changes']['calibration/ece'] == dict(change=0.0, regressed=False)
+    assert results['cls_b']['status'] == 'ran, REGRESSION'
+    assert results['cls_a']['changes']['accuracy/top1']['regressed'] is False
+    assert 'Top 1 Accuracy -10 **REGRESSION**' in open('suite/results.md').read()
+    # Within the tolerance: 60 -> 59.5 is under 1% of 60.
+    assert suite.regressions(dict(), {'m': 59.5}, {'m': 60.0}, 1.0)['m']['regressed'] is False
+    assert suite.regressions(dict(lower_is_better=['m']), {'m': 0.06}, {'m': 0.05},
+                             2.0)['m']['regressed'] is True
+
+
+def test_metafiles_validate_with_model_index(tmp_path, monkeypatch):
+    modelindex = pytest.importorskip('modelindex')
+    monkeypatch.chdir(tmp_path)
+    suite = load_suite()
+    write_table('jobs.py')
+    assert suite.main(['--jobs', 'jobs.py', '--out-dir', 'suite', '--reference', 'none']) == 0
+    index = modelindex.load('model-index.yml')
+    assert index.check(silent=True) == []
+    assert yaml.safe_load(open('model-index.yml'))['Import'] == [
+        'configs/genrep/metafiles/tiny_cls/metafile.yaml',
+        'configs/genrep/metafiles/tiny_genrep/metafile.yaml']
+    models = {model.name: model for model in index.models}
+    assert sorted(models) == ['cls_a', 'cls_b']
+    b = models['cls_b']
+    assert b.in_collection == 'tiny_genrep' and b.config.endswith('fmnist_genrep_tiny_stage1.py')
+    assert b.results[0].task == 'Image Classification'
+    assert b.results[0].metrics == {'Top 1 Accuracy': 70.0, 'ECE': 0.05}
+    metadata = b.metadata.data
+    assert metadata['Run Time (s)'] >= 0 and 'MMEngine' in metadata['Environment']
+
+    # Running one job keeps the other family's file and the index whole.
+    assert suite.main(['--jobs', 'jobs.py', '--out-dir', 'suite', '--reference', 'none',
+                       '--only', 'cls_a', '--force']) == 0
+    assert sorted(m.name for m in modelindex.load('model-index.yml').models) == ['cls_a', 'cls_b']

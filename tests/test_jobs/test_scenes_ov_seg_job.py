@@ -22,22 +22,24 @@ ROOT = 'data/scenes/cocostuff'
 
 
 def write_tree(root, num_train=4, num_val=2, size=64, seed=0):
-    """Two objects (coloured squares) a scene on a noisy background left unlabelled (255); train
-    scene 0 also holds an unseen 'dog', which training must ignore."""
+    """Two objects (coloured squares) a scene on a noisy background left unlabelled (255): two
+    seen ones in training, where scene 0 also holds an unseen 'dog' that training must ignore; a
+    seen and an unseen one in each test scene (so neither subset's mIoU is empty)."""
     rng = np.random.default_rng(seed)
     palette = rng.integers(0, 256, (len(CLASSES), 3))
     os.makedirs(root, exist_ok=True)
     with open(osp.join(root, 'classes.json'), 'w') as f:
         json.dump(dict(classes=CLASSES, palette=palette.tolist(), seen=SEEN, unseen=UNSEEN,
                        ignore_index=255), f)
-    for split, count, pool in (('train2017', num_train, SEEN), ('val2017', num_val, CLASSES)):
+    for split, count in (('train2017', num_train), ('val2017', num_val)):
         os.makedirs(osp.join(root, 'images', split))
         os.makedirs(osp.join(root, 'annotations', split))
         for index in range(count):
             label = np.full((size, size), 255, np.uint8)
-            names = list(rng.choice(pool, size=2, replace=False))
-            if split == 'train2017' and index == 0:
-                names.append('dog')
+            if split == 'train2017':
+                names = list(rng.choice(SEEN, size=2, replace=False)) + ['dog'] * (index == 0)
+            else:
+                names = [SEEN[index % len(SEEN)], UNSEEN[index % len(UNSEEN)]]
             for k, name in enumerate(names):
                 top = 4 + 20 * k
                 label[top:top + 18, 8 + 16 * k:30 + 16 * k] = CLASSES.index(name)
@@ -95,10 +97,16 @@ def test_scenes_ov_seg_trains_on_seen_names_and_tests_on_all(tmp_path, monkeypat
     head.loss_by_feat = recording_loss_by_feat
     runner.train()
     assert math.isfinite(runner.message_hub.get_scalar('train/decode.loss_ce').current())
-    # Training scores the 4 seen names; its labels index them, the unseen dog ignored.
+    # Training scores the 4 seen names and its labels index them.
     assert columns[:2] == [len(SEEN)] * 2
     labels = torch.cat([t.flatten() for t in train_labels]).unique().tolist()
     assert set(labels) <= set(range(len(SEEN))) | {255}
+    # The unseen dog of training scene 0 (alone in rows 44-61) is ignored.
+    raw = np.array(Image.open(f'{ROOT}/annotations/train2017/scene_000000_labelTrainIds.png'))
+    assert (raw[44:62] == CLASSES.index('dog')).sum() > 0
+    sample = runner.train_dataloader.dataset[0]['data_samples']
+    assert sample.img_path.endswith('scene_000000.jpg')
+    assert (sample.gt_sem_seg.data[0, 44:62] == 255).all()
     # The validation after training already named all 6 classes.
     assert columns[2:] and set(columns[2:]) == {len(CLASSES)}
 

@@ -114,3 +114,50 @@ def test_metafiles_validate_with_model_index(tmp_path, monkeypatch):
     assert suite.main(['--jobs', 'jobs.py', '--out-dir', 'suite', '--reference', 'none',
                        '--only', 'cls_a', '--force']) == 0
     assert sorted(m.name for m in modelindex.load('model-index.yml').models) == ['cls_a', 'cls_b']
+
+
+@pytest.mark.slow
+def test_suite_on_two_tiny_configs_trained_and_tested_by_the_tools(tmp_path, monkeypatch):
+    """Two real jobs (tools/train.py 2 iterations + tools/test.py on 8 Fashion-MNIST-like
+    images): the table holds their top-1; a stored figure 10 points above the measured one is
+    flagged on the next (skipping) run."""
+    from data_fixtures import write_fashion_mnist
+    monkeypatch.chdir(tmp_path)
+    data = write_fashion_mnist(tmp_path / 'data', num_train=8, num_test=8)
+    options = ' '.join(f'{loader}.dataset.data_root={data}' for loader in
+                       ('train_dataloader', 'val_dataloader', 'test_dataloader'))
+    jobs = {}
+    for name, config in (('tiny_cls', 'fmnist_tiny.py'),
+                         ('tiny_genrep', 'fmnist_genrep_tiny_stage1.py')):
+        config = osp.join(TINY, config)
+        tool = f'{sys.executable} {osp.join(REPO_ROOT, "tools")}'
+        jobs[name] = dict(
+            family=name, task='Image Classification', dataset='Fashion-MNIST', config=config,
+            commands=[f'{tool}/train.py {config} --work-dir work_dirs/{name} '
+                      f'--cfg-options {options}',
+                      f'{tool}/test.py {config} work_dirs/{name}/epoch_1.pth '
+                      f'--work-dir work_dirs/{name}/test --cfg-options {options}'],
+            results=f'work_dirs/{name}/test/*/*.json',
+            metrics={'accuracy/top1': 'Top 1 Accuracy'},
+            log=f'work_dirs/{name}/*/*.log', weights=f'work_dirs/{name}/epoch_1.pth')
+    with open('jobs.py', 'w') as f:
+        f.write(f'jobs = {jobs!r}\n')
+    suite = load_suite()
+    argv = ['--jobs', 'jobs.py', '--out-dir', 'suite', '--reference', 'ref.json']
+    assert suite.main(argv + ['--update-reference']) == 0, open('suite/logs/tiny_cls.log').read()
+    results = json.load(open('suite/results.json'))['jobs']
+    for name in jobs:
+        top1 = results[name]['metrics']['accuracy/top1']
+        test_json = json.load(open(suite.newest(f'work_dirs/{name}/test/*/*.json')))
+        assert top1 == test_json['accuracy/top1'] and 0 <= top1 <= 100
+    reference = json.load(open('ref.json'))
+    reference['jobs']['tiny_genrep']['metrics']['accuracy/top1'] += 10
+    json.dump(reference, open('ref.json', 'w'))
+    assert suite.main(argv) == 1
+    results = json.load(open('suite/results.json'))['jobs']
+    assert results['tiny_genrep']['status'] == 'current (not re-run), REGRESSION'
+    assert results['tiny_cls']['status'] == 'current (not re-run)'
+    index = pytest.importorskip('modelindex').load('model-index.yml')
+    assert index.check(silent=True) == []
+    assert {m.name: m.weights for m in index.models} == {
+        name: f'work_dirs/{name}/epoch_1.pth' for name in jobs}

@@ -29,6 +29,7 @@ from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+import genrep  # noqa: F401  (applies genrep.compat before any OpenMMLab import)
 import yaml
 from mmengine.config import Config
 

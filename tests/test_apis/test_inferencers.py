@@ -177,3 +177,29 @@ def test_detection_equals_mmdet_inference_detector(tmp_path):
         np.testing.assert_allclose(np.asarray(boxes['bboxes']), reference.bboxes.numpy(),
                                    atol=1e-3)
         assert boxes['labels'] == reference.labels.tolist()
+
+
+def test_open_vocabulary_detection_names_boxes_with_the_users_texts(tmp_path):
+    """The tiny Faster R-CNN with genrep's OpenVocabBBoxHead (trained names: 4), asked for 3
+    others: every box carries one of them, drawn under their names."""
+    cfg = Config.fromfile(config('tests/data/configs/faster_rcnn_diffusion_tiny.py'))
+    cfg.model.roi_head.bbox_head = dict(
+        type='genrep.OpenVocabBBoxHead', class_names=['bird', 'dog', 'tree', 'boat'],
+        num_classes=None, text_encoder=dict(type='genrep.MiniLMTextEncoder', cache_dir=None),
+        in_channels=32, fc_out_channels=64, reg_class_agnostic=True)
+    cfg.model.test_cfg.rpn.max_per_img = 50
+    cfg.model.test_cfg.rcnn.max_per_img = 5
+    for step in cfg.test_dataloader.dataset.pipeline:
+        if step['type'] == 'Resize':
+            step['scale'] = (64, 64)
+    weights = tiny_checkpoint(cfg, tmp_path / 'model.pth')
+    paths = write_images(tmp_path / 'images')
+    inferencer = build_inferencer(cfg, weights, texts='cat, red car, lamp')
+    head = inferencer.model.roi_head.bbox_head
+    assert head.class_names == ['cat', 'red car', 'lamp']
+    assert inferencer.model.dataset_meta['classes'] == ('cat', 'red car', 'lamp')
+    result = inferencer(paths[0], out_dir=str(tmp_path / 'out'))
+    assert drawn(tmp_path / 'out', paths[:1])
+    boxes = result['predictions'][0]
+    assert 0 < len(boxes['labels']) <= 5 and set(boxes['labels']) <= {0, 1, 2}
+    assert np.asarray(boxes['bboxes']).shape == (len(boxes['labels']), 4)

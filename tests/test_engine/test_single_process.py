@@ -95,6 +95,7 @@ def test_missing_local_weights_are_named_by_key_and_path(tmp_path):
     check_local_weights(cfg, 'cfg.py')  # remote checkpoints are mmengine's to fetch
 
 
+@pytest.mark.slow  # a tools/train.py process: 20-55 s of imports on 2 shared cores
 def test_train_tool_stops_in_one_line_before_building(repo_root, tmp_path):
     from test_tools import last_line, run_tool
     proc = run_tool(repo_root, 'train.py', 'configs/genrep/ade20k_ldm.py', '--work-dir',

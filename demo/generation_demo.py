@@ -15,7 +15,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import genrep  # noqa: F401  (applies genrep.compat before any OpenMMLab import)
 
-from genrep.apis import init_model
+from genrep.apis import config_dataset_meta, init_model
 from genrep.utils import labelled_grid
 
 
@@ -59,7 +59,8 @@ def main(argv=None):
         raise TypeError(f'{args.config}: model {type(model).__name__} cannot sample; the '
                         'generation demo needs a genrep.GenRep model')
     num_classes = model.denoiser.num_classes
-    names = list(model.dataset_meta.get('classes') or [])
+    meta = model.dataset_meta or config_dataset_meta(model.cfg)
+    names = list(meta.get('classes') or [])
     classes = class_indices(args.classes, names, num_classes, args.config)
     images, _ = model.sample_classes(classes, args.per_class, args.steps, seed=args.seed)
     labels = [names[c] if c < len(names) else str(c) for c in classes]

@@ -12,6 +12,7 @@ from PIL import Image
 
 from conftest import REPO_ROOT
 from genrep.apis import init_model
+from genrep.datasets import FashionMNIST
 from genrep.diffusion.posteriors import restrict_posterior
 
 CONFIG = osp.join(REPO_ROOT, 'tests/data/configs/fmnist_genrep_tiny_stage1.py')
@@ -67,7 +68,7 @@ def test_teacher_against_the_estimator_by_hand(files, candidates, capsys):
         k = class_ids[0].tolist().index(row['index'])
         assert row['teacher'] == pytest.approx(teacher[k].item(), abs=1e-6)
         assert row['head'] == pytest.approx(head[k].item(), abs=1e-6)
-        assert row['name'] == model.dataset_meta['classes'][row['index']]
+        assert row['name'] == FashionMNIST.METAINFO['classes'][row['index']]
     printed = capsys.readouterr().out
     assert f'{result["denoiser_evaluations"]} denoiser evaluations' in printed
 

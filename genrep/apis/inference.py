@@ -22,9 +22,9 @@ def init_model(config: Union[str, Config],
     The config's top-level ``data_preprocessor`` goes into the model unless the model names its
     own (what mmengine's Runner does), so inputs are normalised as in training; SyncBN layers (a
     config written for several GPUs) become BatchNorm, as the Runner makes them on one process
-    (mmengine's ``revert_sync_batchnorm``), with a log line. ``dataset_meta``
-    (class names, palette) is the checkpoint's, as the Runner saves it, else the config's test
-    dataset's (:func:`config_dataset_meta`).
+    (mmengine's ``revert_sync_batchnorm``), with a log line. ``dataset_meta`` (class names,
+    palette) is the checkpoint's, as the Runner saves it, or empty (see
+    :func:`config_dataset_meta`).
     """
     cfg = Config.fromfile(config) if isinstance(config, str) else config.copy()
     if cfg_options:
@@ -44,7 +44,7 @@ def init_model(config: Union[str, Config],
     meta = {}
     if checkpoint is not None:
         meta = load_checkpoint(model, checkpoint, map_location='cpu').get('meta') or {}
-    model.dataset_meta = dict(meta.get('dataset_meta') or config_dataset_meta(cfg))
+    model.dataset_meta = dict(meta.get('dataset_meta') or {})
     model.cfg = cfg
     return model.to(device).eval()
 

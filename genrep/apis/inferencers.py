@@ -24,7 +24,7 @@ from mmpretrain.apis import ImageClassificationInferencer
 from mmseg.apis import MMSegInferencer
 
 from genrep.engine.vocabulary_hook import vocabulary_modules
-from .inference import init_model
+from .inference import config_dataset_meta, init_model
 
 # The perception model's type -> task, where its toolkit serves more than one task.
 TASK_OF_MODEL = {'DepthEstimator': 'depth'}
@@ -82,6 +82,8 @@ def build_inference_model(cfg: Config, weights: Optional[str], device: str,
     """The model of ``cfg`` with ``weights`` (:func:`init_model`) on ``device``, the user's
     vocabulary set, and a class name and colour for every class it predicts."""
     model = init_model(cfg, weights, device)
+    if not model.dataset_meta:
+        model.dataset_meta = config_dataset_meta(cfg)
     if texts is not None:
         set_vocabulary(model, texts)
     # What the toolkits' visualisers read (mmseg's takes no other key).

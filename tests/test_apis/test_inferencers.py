@@ -203,3 +203,18 @@ def test_open_vocabulary_detection_names_boxes_with_the_users_texts(tmp_path):
     boxes = result['predictions'][0]
     assert 0 < len(boxes['labels']) <= 5 and set(boxes['labels']) <= {0, 1, 2}
     assert np.asarray(boxes['bboxes']).shape == (len(boxes['labels']), 4)
+
+
+def test_the_checkpoints_class_names_come_first(tmp_path):
+    """A checkpoint saved by the Runner carries its dataset's names (meta.dataset_meta): they,
+    not the config's dataset, name the predictions."""
+    cfg = Config.fromfile(config('tests/data/configs/fmnist_tiny.py'))
+    torch.manual_seed(0)
+    names = [f'kind {i}' for i in range(10)]
+    torch.save({'state_dict': init_model(cfg).state_dict(),
+                'meta': {'dataset_meta': {'classes': names}}}, tmp_path / 'model.pth')
+    paths = write_images(tmp_path / 'images', sizes=((28, 28), ), channels=1)
+    inferencer = build_inferencer(cfg, str(tmp_path / 'model.pth'))
+    assert inferencer.model.dataset_meta['classes'] == names
+    result = inferencer(paths[0])[0]
+    assert result['pred_class'] == names[result['pred_label']]

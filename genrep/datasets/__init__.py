@@ -1,6 +1,10 @@
 """Datasets the OpenMMLab toolkits lack, registered in ``genrep.registry.DATASETS``."""
 from .fashion_mnist import FashionMNIST
+from .nyuv2_split import NYUv2SplitDataset
+from .objectnet import ObjectNet
 from .scenes_depth import ScenesDepthDataset
 from .scenes_seg import ScenesSegDataset
 
-__all__ = ['FashionMNIST', 'ScenesDepthDataset', 'ScenesSegDataset']
+__all__ = [
+    'FashionMNIST', 'NYUv2SplitDataset', 'ObjectNet', 'ScenesDepthDataset', 'ScenesSegDataset'
+]

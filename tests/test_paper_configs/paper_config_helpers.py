@@ -2,6 +2,7 @@
 the folder layout the configs read, a few ADE20K images in the real ADEChallengeData2016 tree, the
 ``--cfg-options``-style overrides that shrink a config to CPU size, and a Runner built as
 tools/train.py builds it."""
+import os
 import os.path as osp
 
 import numpy as np
@@ -285,3 +286,121 @@ def write_lvis(data_root, class_names_per_image, frequencies, split='train', siz
     with open(os.path.join(data_root, 'annotations', f'lvis_v1_{split}.json'), 'w') as f:
         json.dump(data, f)
     return data
+
+
+# NYUv2 scenes of the common (BTS) layout: (folder under sync/, scene class) for training and the
+# class folders of official_splits/test.
+NYU_TRAIN_SCENES = (('kitchen_0028b', 'kitchen'), ('living_room_0038', 'living_room'))
+NYU_TEST_SCENES = ('bathroom', )
+NYU_SIZE = (480, 640)
+
+
+def write_nyuv2(data_root, seed=0):
+    """NYUv2 in the common layout of the depth literature: ``sync/<scene>_<id>/rgb_*.jpg`` and
+    ``sync_depth_*.png`` for training, ``official_splits/test/<scene>/`` for test, listed by
+    ``nyudepthv2_{train,test}_files_with_gt.txt`` (``<rgb> <depth> <focal>`` per line, training
+    paths with a leading '/'; one training line without ground truth, ``None``, as in the real
+    list). 480 x 640 images; uint16 millimetre depth: a floor ramp, a box nearer than it, a few
+    missing (0) pixels. Returns {relative depth path: depth in metres} of the test images."""
+    import mmcv
+    rng = np.random.default_rng(seed)
+    height, width = NYU_SIZE
+
+    def write_pair(folder, index):
+        rows = np.linspace(0.8, 9.5, height)[:, None].repeat(width, 1)
+        depth = rows.copy()
+        top, left = rng.integers(60, 300), rng.integers(60, 400)
+        depth[top:top + 120, left:left + 160] = rng.uniform(1.0, 3.0)
+        depth[:4, :] = 0.0  # no Kinect return
+        image = np.stack([255 * depth / 10, 255 - 255 * depth / 10, np.full_like(depth, 90)], -1)
+        image = np.clip(image + rng.integers(-15, 15, image.shape), 0, 255).astype(np.uint8)
+        rgb, png = f'{folder}/rgb_{index:05d}.jpg', f'{folder}/sync_depth_{index:05d}.png'
+        return rgb, png, image, np.rint(depth * 1000).astype(np.uint16)
+
+    lines = []
+    for folder, _ in NYU_TRAIN_SCENES:
+        rgb, png, image, depth = write_pair(folder, 45)
+        mmcv.imwrite(image, osp.join(data_root, 'sync', rgb))
+        mmcv.imwrite(depth, osp.join(data_root, 'sync', png))
+        lines.append(f'/{rgb} /{png} 518.8579')
+    lines.append(f'/{NYU_TRAIN_SCENES[0][0]}/rgb_00046.jpg None 518.8579')
+    with open(osp.join(data_root, 'nyudepthv2_train_files_with_gt.txt'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    test_lines, test_depths = [], {}
+    for folder in NYU_TEST_SCENES:
+        rgb, png, image, depth = write_pair(folder, 7)
+        mmcv.imwrite(image, osp.join(data_root, 'official_splits', 'test', rgb))
+        mmcv.imwrite(depth, osp.join(data_root, 'official_splits', 'test', png))
+        test_lines.append(f'{rgb} {png} 518.8579')
+        test_depths[png] = depth.astype(np.float64) / 1000
+    with open(osp.join(data_root, 'nyudepthv2_test_files_with_gt.txt'), 'w') as f:
+        f.write('\n'.join(test_lines) + '\n')
+    return test_depths
+
+
+def _write_class_images(paths_labels, size=(40, 48), seed=0):
+    """Small images whose colour depends on the label, written at each path."""
+    import mmcv
+    rng = np.random.default_rng(seed)
+    for path, label in paths_labels:
+        colour = np.array([(37 * label) % 256, (91 * label) % 256, (151 * label) % 256])
+        image = colour + rng.integers(-20, 20, (*size, 3))
+        mmcv.imwrite(np.clip(image, 0, 255).astype(np.uint8), path)
+
+
+def write_cub(data_root, num_train=2, num_test=1):
+    """CUB-200-2011 as the official archive unpacks (what mmpretrain's CUB reads): images/<class
+    folder>/*.jpg, images.txt and image_class_labels.txt (1-based ids), train_test_split.txt (1 =
+    train), classes.txt. Returns the labels (0-based) of the training images."""
+    labels = [3 * i + 1 for i in range(num_train + num_test)]
+    lines = dict(images=[], labels=[], split=[])
+    items = []
+    for index, label in enumerate(labels):
+        relative = f'{label + 1:03d}.Bird_{label + 1}/Bird_{label + 1}_{index:04d}.jpg'
+        items.append((osp.join(data_root, 'images', relative), label))
+        lines['images'].append(f'{index + 1} {relative}')
+        lines['labels'].append(f'{index + 1} {label + 1}')
+        lines['split'].append(f'{index + 1} {int(index < num_train)}')
+    _write_class_images(items)
+    for name, key in (('images.txt', 'images'), ('image_class_labels.txt', 'labels'),
+                      ('train_test_split.txt', 'split')):
+        with open(osp.join(data_root, name), 'w') as f:
+            f.write('\n'.join(lines[key]) + '\n')
+    with open(osp.join(data_root, 'classes.txt'), 'w') as f:
+        f.write('\n'.join(f'{i + 1} {i + 1:03d}.Bird_{i + 1}' for i in range(200)) + '\n')
+    return labels[:num_train]
+
+
+def write_imagenet_train(data_root, labels=(0, 7)):
+    """ImageNet-1k's training split as mmpretrain's ImageNet reads it: train/<wnid>/*.JPEG listed
+    by meta/train.txt (``<wnid>/<file> <label>``)."""
+    lines, items = [], []
+    for index, label in enumerate(labels):
+        relative = f'n{label:08d}/n{label:08d}_{index}.JPEG'
+        items.append((osp.join(data_root, 'train', relative), label))
+        lines.append(f'{relative} {label}')
+    _write_class_images(items, seed=1)
+    os.makedirs(osp.join(data_root, 'meta'), exist_ok=True)
+    with open(osp.join(data_root, 'meta', 'train.txt'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+def write_objectnet(data_root):
+    """objectnet-1.0 as released: images/<folder>/*.png and mappings/ (folder -> ObjectNet name;
+    ObjectNet name -> ImageNet names for the classes that overlap ImageNet-1k). Three folders, two
+    of them overlapping ImageNet. Returns {ObjectNet name: number of images} of the overlap."""
+    import json
+    folders = {'alarm_clock': 'Alarm clock', 'banana': 'Banana', 'bath_towel_rack': 'Towel rack'}
+    overlap = {'Alarm clock': 'analog clock; digital clock', 'Banana': 'banana'}
+    counts = {'alarm_clock': 2, 'banana': 1, 'bath_towel_rack': 1}
+    items = []
+    for label, (folder, count) in enumerate(counts.items()):
+        items += [(osp.join(data_root, 'images', folder, f'{folder}_{i}.png'), label)
+                  for i in range(count)]
+    _write_class_images(items, size=(50, 60), seed=2)
+    os.makedirs(osp.join(data_root, 'mappings'), exist_ok=True)
+    with open(osp.join(data_root, 'mappings', 'folder_to_objectnet_name.json'), 'w') as f:
+        json.dump(folders, f)
+    with open(osp.join(data_root, 'mappings', 'objectnet_to_imagenet_1k.json'), 'w') as f:
+        json.dump(overlap, f)
+    return {folders[k]: counts[k] for k in folders if folders[k] in overlap}

@@ -172,7 +172,8 @@ class TextEmbeddingClsHead(ClsHead):
     Args:
         in_channels: C, channels of the pooled features (the neck's output).
         text_encoder, class_names, text_embeddings, logit_scale_init, logit_scale_max,
-            learn_logit_scale: as ``TextEmbeddingClassifier``.
+            learn_logit_scale: as ``TextEmbeddingClassifier``; ``class_names`` may also name a
+            registered dataset class (its ``METAINFO['classes']``).
         loss, topk, cal_acc, init_cfg: as ``ClsHead``.
     """
 
@@ -190,6 +191,11 @@ class TextEmbeddingClsHead(ClsHead):
                  init_cfg: Optional[dict] = None):
         super().__init__(loss=loss, topk=topk, cal_acc=cal_acc, init_cfg=init_cfg)
         self.in_channels = in_channels
+        if class_names is not None:
+            # A registered dataset's name (e.g. 'mmpretrain.ImageNet') stands for its classes;
+            # imported here: the segmentation head's module imports this one.
+            from .ov_mask2former_head import dataset_class_names
+            class_names = dataset_class_names(class_names)
         self.classifier = TextEmbeddingClassifier(
             in_channels, text_encoder=text_encoder, class_names=class_names,
             text_embeddings=text_embeddings, with_background=False,

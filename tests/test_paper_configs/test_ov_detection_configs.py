@@ -1,9 +1,11 @@
-"""The paper's open-vocabulary detection configs (configs/genrep/ov_coco_ldm*.py) load, build from a
+"""The paper's open-vocabulary detection configs (configs/genrep/ov_{coco,lvis}_ldm*.py) load, build from a
 tiny random Stable-Diffusion-style checkpoint and a tiny local CLIP text model written with
 save_pretrained where the configs look for them, and run two training iterations (base names) and
 one test iteration (all 65 names) through mmengine's Runner, on a tiny COCO in the official layout
-turned into the OV-COCO files by tools/dataset_converters/ov_coco_split.py. OVCocoMetric's AP50
-(all / base / novel) equals pycocotools' COCOeval on the same predictions."""
+turned into the OV-COCO files by tools/dataset_converters/ov_coco_split.py (LVIS: a tiny LVIS v1
+with rare annotations removed by lvis_remove_rare.py). OVCocoMetric's AP50 (all / base / novel)
+equals pycocotools' COCOeval, LVISMetric's AP / APr / APc / APf lvis' LVISEval, on the same
+predictions."""
 import importlib.util
 import json
 import math
@@ -13,7 +15,8 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from paper_config_helpers import build_runner, config_path, write_coco, write_sd_checkpoint
+from paper_config_helpers import (build_runner, config_path, write_coco, write_lvis,
+                                  write_sd_checkpoint)
 
 from conftest import REPO_ROOT
 from tiny_models import write_tiny_clip
@@ -207,3 +210,45 @@ def test_ov_coco_ldm_genrep_stage1_distils_regions(ov_coco_workdir):
     assert math.isfinite(distil) and distil >= 0
     metrics = runner.test()
     assert 0 <= metrics['coco/bbox_mAP_50'] <= 1
+
+
+def test_ov_lvis_ldm_trains_without_rare_boxes_and_lvis_eval_agrees(tmp_path, monkeypatch):
+    """OV-LVIS: the training file has no box of a rare class (the converter's output), the
+    test runs on all 1203 names, and LVISMetric's AP / APr / APc / APf equal lvis' LVISEval on
+    the same predictions."""
+    from mmdet.datasets import LVISV1Dataset
+    monkeypatch.chdir(tmp_path)
+    names = LVISV1Dataset.METAINFO['classes']
+    frequencies = {names[0]: 'r', names[1]: 'c', names[2]: 'f', names[3]: 'r'}
+    write_lvis('data/lvis_v1', [[names[0], names[1]], [names[2], names[1]], [names[3], names[2]]],
+               frequencies, split='train', size=(48, 64))
+    write_lvis('data/lvis_v1', [[names[0], names[2]], [names[1], names[3]]], frequencies,
+               split='val', size=(48, 64), seed=1)
+    spec = importlib.util.spec_from_file_location(
+        'lvis_remove_rare', osp.join(REPO_ROOT, 'tools/dataset_converters/lvis_remove_rare.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tool.main(['--data-root', 'data/lvis_v1'])
+    write_sd_checkpoint('checkpoints/stable-diffusion-v1-5')
+    write_tiny_clip('checkpoints/clip-vit-base-patch16', projection_dim=CLIP_DIM)
+
+    cfg = load_tiny_ov('ov_lvis_ldm.py', 'model', str(tmp_path / 'text_cache'))
+    runner = build_runner(cfg, str(tmp_path / 'work'))
+    head = runner.model.roi_head.bbox_head
+    assert head.num_classes == 1203 and runner.model.backbone.denoiser.num_classes == 1203
+    train = runner.train_dataloader.dataset
+    labels = {i['bbox_label'] for k in range(len(train))
+              for i in train.get_data_info(k)['instances']}
+    assert labels == {1, 2}  # the common and frequent classes; the rare 0 and 3 are gone
+    runner.train()
+    assert math.isfinite(runner.message_hub.get_scalar('train/loss_cls').current())
+    metrics = runner.test()
+
+    from lvis import LVIS, LVISEval, LVISResults
+    gt = LVIS('data/lvis_v1/annotations/lvis_v1_val.json')
+    evaluator = LVISEval(gt, LVISResults(gt, 'work/predictions.bbox.json'), 'bbox')
+    evaluator.run()
+    expected = evaluator.get_results()
+    for key in ('AP', 'APr', 'APc', 'APf', 'AP50'):
+        assert metrics[f'lvis/bbox_{key}'] == pytest.approx(round(float(expected[key]), 3),
+                                                            abs=1e-9), key

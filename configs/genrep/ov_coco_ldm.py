@@ -10,7 +10,8 @@
 # scores AP50 base / novel / all. `pretrained`: a local diffusers checkpoint directory with the
 # `unet/`, `vae/`, `text_encoder/` and `tokenizer/` subfolders of StableDiffusionPipeline's
 # save_pretrained; `clip_text_model`: a local CLIP text model (CLIPTextModelWithProjection +
-# CLIPTokenizer saved with save_pretrained). The GenRep stage-1 variant: ov_coco_ldm_genrep_stage1.py.
+# CLIPTokenizer saved with save_pretrained). The GenRep stage-1 variant:
+# ov_coco_ldm_genrep_stage1.py.
 _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py', 'mmdet::_base_/datasets/coco_detection.py',
     'mmdet::_base_/default_runtime.py', '../_base_/datasets/ov_coco_split.py'

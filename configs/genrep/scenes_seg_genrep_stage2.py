@@ -1,10 +1,10 @@
 # GenRep stage 2 on the embedded scenes: joint segmentation (Eq. 5, as stage 1) and semantic-driven
 # generation (Eq. 6-10, conditioned on the dominant class), the two gradients aligned (Eq. 11-16,
 # w_p = 0.7, w_g = 0.3), the semantic denoiser an EMA (m = 0.999) of the unified one. From the stage-1
-# checkpoint; 200 joint iterations (a stage-2 step costs about 3-5 stage-1 steps on this CPU).
+# checkpoint; 100 joint iterations (a stage-2 step costs about 3-5 stage-1 steps on this CPU).
 _base_ = ['./scenes_seg_genrep_stage1.py']
 
-max_iters = 200
+max_iters = 100
 model = dict(
     stage=2,
     semantic_noise=dict(hidden_channels=32),

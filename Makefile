@@ -6,7 +6,7 @@ PYTHON ?= python3
 # The newest checkpoint of a work dir $(1) (last_checkpoint holds its name).
 last_ckpt = "$(1)/$$(basename "$$(cat $(1)/last_checkpoint)")"
 
-.PHONY: install main perception scenes scenes-data seg seg-genrep test test-slow
+.PHONY: install main perception scenes scenes-data seg seg-genrep depth depth-genrep test test-slow
 
 install:
 	PYTHON=$(PYTHON) bash tools/install.sh
@@ -57,6 +57,26 @@ seg-genrep: install scenes-data
 		dir=work_dirs/scenes_seg_genrep_stage$$stage; \
 		$(PYTHON) tools/train.py $(SEG_GENREP)$$stage.py --work-dir $$dir --resume || exit 1; \
 		$(PYTHON) tools/test.py $(SEG_GENREP)$$stage.py $(call last_ckpt,$$dir) \
+			--work-dir $$dir/test || exit 1; \
+	done
+
+# Monocular depth on the scenes' NYU-layout tree (mmseg DepthEstimator + genrep.BinsDepthHead,
+# DepthMetric; colour depth maps under the test work dir's vis_data/vis_image).
+DEPTH = configs/genrep/scenes_depth_unet.py
+depth: install scenes-data
+	$(PYTHON) tools/train.py $(DEPTH) --work-dir work_dirs/scenes_depth_unet --resume
+	$(PYTHON) tools/test.py $(DEPTH) $(call last_ckpt,work_dirs/scenes_depth_unet) \
+		--work-dir work_dirs/scenes_depth_unet/test
+
+# GenRep on the scenes' depth: stage 0 (generation conditioned on the scene class), stage 1 with
+# and without the scene-class L_gen_distil, stage 2; each tested like `make depth`.
+DEPTH_GENREP = configs/genrep/scenes_depth_genrep_stage
+depth-genrep: install scenes-data
+	$(PYTHON) tools/train.py $(DEPTH_GENREP)0.py --work-dir work_dirs/scenes_depth_genrep_stage0 --resume
+	for stage in 1 1_nodistil 2; do \
+		dir=work_dirs/scenes_depth_genrep_stage$$stage; \
+		$(PYTHON) tools/train.py $(DEPTH_GENREP)$$stage.py --work-dir $$dir --resume || exit 1; \
+		$(PYTHON) tools/test.py $(DEPTH_GENREP)$$stage.py $(call last_ckpt,$$dir) \
 			--work-dir $$dir/test || exit 1; \
 	done
 

@@ -1,7 +1,6 @@
 """The scenes tool's super-category detection json (the vocabulary of the CPU open-vocabulary
 detection job): the same boxes and masks as the fine json, each named by its object's
 super-category, novel super-categories unannotated in train, read by mmdet's CocoDataset."""
-import pytest
 from test_make_scenes import load_json, scenes, sources, tool  # noqa: F401 (fixtures)
 from test_make_scenes import pytestmark as make_scenes_mark
 

@@ -1,11 +1,11 @@
 """The paper's open-vocabulary detection configs (configs/genrep/ov_{coco,lvis}_ldm*.py) load,
 build from a tiny random Stable-Diffusion-style checkpoint and a tiny local CLIP text model
-written with save_pretrained where the configs look for them, and run two training iterations (base names) and
-one test iteration (all 65 names) through mmengine's Runner, on a tiny COCO in the official layout
-turned into the OV-COCO files by tools/dataset_converters/ov_coco_split.py (LVIS: a tiny LVIS v1
-with rare annotations removed by lvis_remove_rare.py). OVCocoMetric's AP50 (all / base / novel)
-equals pycocotools' COCOeval, LVISMetric's AP / APr / APc / APf lvis' LVISEval, on the same
-predictions."""
+written with save_pretrained where the configs look for them, and run two training iterations
+(base names) and one test iteration (all 65 names) through mmengine's Runner, on a tiny COCO in
+the official layout turned into the OV-COCO files by tools/dataset_converters/ov_coco_split.py
+(LVIS: a tiny LVIS v1 with rare annotations removed by lvis_remove_rare.py). OVCocoMetric's AP50
+(all / base / novel) equals pycocotools' COCOeval, LVISMetric's AP / APr / APc / APf lvis'
+LVISEval, on the same predictions."""
 import importlib.util
 import json
 import math

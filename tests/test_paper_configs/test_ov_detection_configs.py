@@ -187,6 +187,7 @@ def test_ov_coco_metric_equals_pycocotools_on_the_same_predictions(ov_coco_workd
     assert metrics['coco/novel_ap50'] == pytest.approx(expected[2], abs=1e-9)
 
 
+@pytest.mark.slow
 def test_ov_coco_ldm_genrep_stage1_distils_regions(ov_coco_workdir):
     extra = {
         'model.posterior.schedule.num_inference_steps': 4,
@@ -212,6 +213,7 @@ def test_ov_coco_ldm_genrep_stage1_distils_regions(ov_coco_workdir):
     assert 0 <= metrics['coco/bbox_mAP_50'] <= 1
 
 
+@pytest.mark.slow
 def test_ov_lvis_ldm_trains_without_rare_boxes_and_lvis_eval_agrees(tmp_path, monkeypatch):
     """OV-LVIS: the training file has no box of a rare class (the converter's output), the
     test runs on all 1203 names, and LVISMetric's AP / APr / APc / APf equal lvis' LVISEval on

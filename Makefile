@@ -6,7 +6,7 @@ PYTHON ?= python3
 # The newest checkpoint of a work dir $(1) (last_checkpoint holds its name).
 last_ckpt = "$(1)/$$(basename "$$(cat $(1)/last_checkpoint)")"
 
-.PHONY: install main perception scenes scenes-data seg seg-genrep ovseg depth depth-genrep test test-slow
+.PHONY: install main perception scenes scenes-data seg seg-genrep ovseg ovdet depth depth-genrep test test-slow
 
 install:
 	PYTHON=$(PYTHON) bash tools/install.sh
@@ -68,6 +68,19 @@ ovseg: install scenes-data
 	$(PYTHON) tools/train.py $(OVSEG) --work-dir work_dirs/scenes_ov_seg_unet --resume
 	$(PYTHON) tools/test.py $(OVSEG) $(call last_ckpt,work_dirs/scenes_ov_seg_unet) \
 		--work-dir work_dirs/scenes_ov_seg_unet/test
+
+# Open-vocabulary detection on the scenes (13 base / 4 novel super-categories, mmdet OVCocoMetric
+# AP50 base/novel/all; boxes by DetVisualizationHook under each test work dir's vis_data/vis_image):
+# the GenRep chain, stage 0 (generation) then stage 1 with and without the region L_gen_distil.
+OVDET = configs/genrep/scenes_ovdet_genrep_stage
+ovdet: install scenes-data
+	$(PYTHON) tools/train.py $(OVDET)0.py --work-dir work_dirs/scenes_ovdet_genrep_stage0 --resume
+	for stage in 1 1_nodistil; do \
+		dir=work_dirs/scenes_ovdet_genrep_stage$$stage; \
+		$(PYTHON) tools/train.py $(OVDET)$$stage.py --work-dir $$dir --resume || exit 1; \
+		$(PYTHON) tools/test.py $(OVDET)$$stage.py $(call last_ckpt,$$dir) \
+			--work-dir $$dir/test || exit 1; \
+	done
 
 # Monocular depth on the scenes' NYU-layout tree (mmseg DepthEstimator + genrep.BinsDepthHead,
 # DepthMetric; colour depth maps under the test work dir's vis_data/vis_image).

@@ -6,7 +6,7 @@ PYTHON ?= python3
 # The newest checkpoint of a work dir $(1) (last_checkpoint holds its name).
 last_ckpt = "$(1)/$$(basename "$$(cat $(1)/last_checkpoint)")"
 
-.PHONY: install main perception scenes scenes-data seg seg-genrep ovseg ovdet depth depth-genrep test test-slow
+.PHONY: install main perception scenes scenes-data seg seg-genrep ovseg ovdet depth depth-genrep suite test test-slow
 
 install:
 	PYTHON=$(PYTHON) bash tools/install.sh
@@ -108,6 +108,13 @@ $(SCENES_DONE): tools/dataset_converters/make_scenes.py
 	$(PYTHON) tools/dataset_converters/make_scenes.py --out data/scenes --seed 0 --force
 	touch $@
 scenes-data: install $(SCENES_DONE)
+
+# The benchmark suite: every embedded job of benchmarks/suite_jobs.py (a job whose test result is
+# newer than its config is kept; FORCE=1 re-runs it), one results table
+# (work_dirs/suite/results.md and .json, change against benchmarks/suite_reference.json, a drop of
+# more than 2% flagged, exit 1), configs/genrep/metafiles/*/metafile.yaml and model-index.yml.
+suite: install scenes-data
+	$(PYTHON) tools/benchmark_suite.py $(if $(FORCE),--force)
 
 test: install
 	$(PYTHON) -m pytest

@@ -153,7 +153,7 @@ def test_vocabulary_from_a_registered_dataset_class():
     import pytest
     from mmseg.datasets import ADE20KDataset, COCOStuffDataset
 
-    from genrep.models.heads.ov_mask2former_head import dataset_class_names
+    from genrep.models.heads.vocabulary import dataset_class_names
     assert dataset_class_names('mmseg.COCOStuffDataset') == list(
         COCOStuffDataset.METAINFO['classes'])
     assert len(dataset_class_names('mmseg.ADE20KDataset')) == len(

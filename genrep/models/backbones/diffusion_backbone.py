@@ -15,7 +15,7 @@ from torch import Tensor
 
 from genrep.diffusion.denoisers import DiffusersDenoiser, build_diffusers_model
 from genrep.registry import MODELS
-from ..heads.ov_mask2former_head import dataset_class_names
+from ..heads.vocabulary import dataset_class_names
 from ..text_encoders import encode_class_prompts
 
 

@@ -20,8 +20,8 @@ from typing import Optional, Sequence, Union
 from mmdet.models.roi_heads.bbox_heads import Shared2FCBBoxHead
 
 from genrep.registry import MODELS
-from .ov_mask2former_head import dataset_class_names
 from .text_embedding_cls_head import TextEmbeddingClassifier
+from .vocabulary import training_vocabulary
 
 
 @MODELS.register_module()
@@ -42,10 +42,7 @@ class OpenVocabBBoxHead(Shared2FCBBoxHead):
                  text_encoder: dict,
                  classifier: Optional[dict] = None,
                  **kwargs):
-        names = dataset_class_names(class_names)
-        if kwargs.pop('num_classes', None) not in (None, len(names)):
-            raise ValueError(f'OpenVocabBBoxHead: num_classes follows from class_names '
-                             f'({len(names)} names); set it to None or remove it')
+        names = training_vocabulary('OpenVocabBBoxHead', class_names, kwargs)
         if not kwargs.setdefault('reg_class_agnostic', True):
             raise ValueError('OpenVocabBBoxHead: reg_class_agnostic must be True (per-class box '
                              'deltas cannot follow an open vocabulary)')

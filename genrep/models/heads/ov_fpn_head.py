@@ -17,8 +17,8 @@ from mmseg.models.decode_heads import FPNHead
 from torch import Tensor
 
 from genrep.registry import MODELS
-from .ov_mask2former_head import dataset_class_names
 from .text_embedding_cls_head import TextEmbeddingClassifier
+from .vocabulary import training_vocabulary
 
 
 @MODELS.register_module()
@@ -38,10 +38,7 @@ class OpenVocabFPNHead(FPNHead):
                  text_encoder: dict,
                  classifier: Optional[dict] = None,
                  **kwargs):
-        names = dataset_class_names(class_names)
-        if kwargs.pop('num_classes', None) not in (None, len(names)):
-            raise ValueError(f'OpenVocabFPNHead: num_classes follows from class_names '
-                             f'({len(names)} names); set it to None or remove it')
+        names = training_vocabulary('OpenVocabFPNHead', class_names, kwargs)
         super().__init__(num_classes=len(names), **kwargs)
         # Replaces the 1 x 1 convolution; mmseg's init_cfg (override name='conv_seg') initialises
         # the classifier's projection as it would have the convolution.

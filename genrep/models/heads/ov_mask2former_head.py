@@ -7,36 +7,14 @@ mmseg's and mmdet's matching, losses and inference rule run unchanged, but the N
 embeddings of their names and can be replaced at test time by names never seen in training (train on
 COCO-Stuff, test on ADE20K, as mmseg 1.2's open-vocabulary SAN configs do).
 """
-from typing import List, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 from mmengine.config import ConfigDict
 from mmseg.models.decode_heads import Mask2FormerHead
 
-from genrep.registry import DATASETS, MODELS
+from genrep.registry import MODELS
 from .text_embedding_cls_head import TextEmbeddingClassifier
-
-
-def dataset_class_names(class_names: Union[str, dict, Sequence[str]]) -> List[str]:
-    """The class names a config gives: a list of names as given; the ``METAINFO['classes']`` of
-    the dataset class registered under the name ``class_names`` (in mmengine's DATASETS tree,
-    scope prefix allowed); or the ``metainfo['classes']`` of the dataset a config dict builds
-    (built with ``lazy_init``: no file listing), for datasets whose classes come from their files,
-    such as ``genrep.ScenesSegDataset``."""
-    if isinstance(class_names, dict):
-        dataset_cfg = dict(class_names, lazy_init=True, pipeline=[])
-        classes = DATASETS.build(dataset_cfg).metainfo.get('classes')
-        if not classes:
-            raise ValueError(f'class_names: the dataset {class_names.get("type")!r} built from '
-                             "the config has no metainfo['classes']")
-        return list(classes)
-    if not isinstance(class_names, str):
-        return list(class_names)
-    dataset = DATASETS.get(class_names)
-    classes = getattr(dataset, 'METAINFO', {}).get('classes') if dataset is not None else None
-    if not classes:
-        raise ValueError(f'class_names={class_names!r}: no registered dataset class with '
-                         "METAINFO['classes'] of that name")
-    return list(classes)
+from .vocabulary import training_vocabulary
 
 
 @MODELS.register_module()
@@ -61,11 +39,7 @@ class OpenVocabMask2FormerHead(Mask2FormerHead):
                  no_object_weight: float = 0.1,
                  classifier: Optional[dict] = None,
                  **kwargs):
-        names = dataset_class_names(class_names)
-        # A config inheriting a closed-set head may carry num_classes: None, or the same count.
-        if kwargs.pop('num_classes', None) not in (None, len(names)):
-            raise ValueError(f'OpenVocabMask2FormerHead: num_classes follows from class_names '
-                             f'({len(names)} names); set it to None or remove it')
+        names = training_vocabulary('OpenVocabMask2FormerHead', class_names, kwargs)
         loss_cls = ConfigDict(kwargs.pop('loss_cls'))  # mmdet reads it by attribute
         loss_cls['class_weight'] = [1.0] * len(names) + [no_object_weight]
         super().__init__(num_classes=len(names), loss_cls=loss_cls, **kwargs)

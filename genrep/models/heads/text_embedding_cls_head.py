@@ -194,7 +194,7 @@ class TextEmbeddingClsHead(ClsHead):
         if class_names is not None:
             # A registered dataset's name (e.g. 'mmpretrain.ImageNet') stands for its classes;
             # imported here: the segmentation head's module imports this one.
-            from .ov_mask2former_head import dataset_class_names
+            from .vocabulary import dataset_class_names
             class_names = dataset_class_names(class_names)
         self.classifier = TextEmbeddingClassifier(
             in_channels, text_encoder=text_encoder, class_names=class_names,

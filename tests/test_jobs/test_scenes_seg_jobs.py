@@ -43,9 +43,9 @@ def run(config, work_dir, iters, **options):
         'val_dataloader.num_workers': 0, 'val_dataloader.persistent_workers': False,
         'test_dataloader.num_workers': 0, 'test_dataloader.persistent_workers': False,
         'default_hooks.checkpoint.interval': iters, 'randomness.seed': 0,
-        # mmengine keeps one visualizer per name in a process: one name a run, as one process
-        # a run (tools/train.py) has.
-        'visualizer.name': f'visualizer_{work_dir}', **options})
+        # mmengine keeps one visualizer per name in a process: one name a run (the absolute work
+        # dir: tests reuse relative names), as one process a run (tools/train.py) has.
+        'visualizer.name': f'visualizer_{osp.abspath(work_dir)}', **options})
     if cfg.train_cfg.get('val_begin', 1) <= iters:
         cfg.train_cfg.val_interval = iters
     cfg.work_dir = str(work_dir)

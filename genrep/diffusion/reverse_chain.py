@@ -32,7 +32,9 @@ One loop serves both uses of the reverse process: :func:`reverse_steps` runs
 ``DiffusionSchedule.p_sample`` from a given state and index down to index 0; the teacher chain
 (:func:`reverse_chain`) starts it from the forward-noised input, class-conditional generation
 (:func:`sample_chain`) from pure noise. Both take the ``adjust`` hook of ``p_sample``, through which
-GenRep's semantic adjustment of the reverse step (Eq. 6-9) enters.
+GenRep's semantic adjustment of the reverse step (Eq. 6-9) enters. Sampling may instead take DDIM
+steps (``DiffusionSchedule.ddim_sample``, no variance to adjust) and classifier-free guidance
+(:func:`classifier_free_guidance`); the teacher always reads the ancestral steps of Eq. 1.
 """
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple

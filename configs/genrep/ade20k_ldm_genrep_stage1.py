@@ -15,18 +15,7 @@
 # label map, largest first, then the head's top scores; ADE20K crops hold ~8-10 classes) for 1 of
 # each GPU's 2 images. Trainable (Algorithm 1, lines 8-11): the UNet's attention layers (self and
 # cross, attn1/attn2) and the Mask2Former head; the rest of the UNet and the VAE stay frozen.
-_base_ = ['./ade20k_ldm.py']
-
-# Stable Diffusion 1.x's noise schedule (its scheduler/scheduler_config.json): 1000 steps,
-# scaled-linear betas 0.00085..0.012, eps prediction, no learned variance, no clipping in latent
-# space.
-scheduler = dict(
-    num_train_timesteps=1000,
-    beta_start=0.00085,
-    beta_end=0.012,
-    beta_schedule='scaled_linear',
-    variance_type='fixed_small',
-    clip_sample=False)
+_base_ = ['./ade20k_ldm.py', '../_base_/models/stable_diffusion_teacher.py']
 
 model = dict(
     _delete_=True,
@@ -34,14 +23,8 @@ model = dict(
     perception={{_base_.model}},
     task=dict(type='SegmentationAdapter'),
     stage=1,
-    schedule=dict(type='DiffusionSchedule', scheduler=scheduler),
-    posterior=dict(
-        type='ReverseChainPosterior',
-        schedule=dict(type='DiffusionSchedule', scheduler=scheduler, num_inference_steps=200),
-        burn_in=50,
-        thinning=2,
-        strength=1.0,
-        temperature=0.25),
+    schedule=dict(type='DiffusionSchedule', scheduler={{_base_.sd_scheduler}}),
+    posterior={{_base_.sd_teacher}},
     distill_loss=dict(type='GenerativeDistillationLoss', loss_weight=1.0),
     num_candidates=8,
     distill_images=1,

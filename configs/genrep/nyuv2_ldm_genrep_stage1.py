@@ -12,16 +12,7 @@
 # image log-likelihood is averaged over the latent's C = 4 channels). Budget (the paper gives
 # none): K = 8 candidate scenes per image (the true one and the head's top scores) for 1 of each
 # GPU's 2 images. Trainable (Algorithm 1, lines 8-11): the UNet's attention layers and the heads.
-_base_ = ['./nyuv2_ldm.py']
-
-# Stable Diffusion 1.x's noise schedule (its scheduler/scheduler_config.json).
-scheduler = dict(
-    num_train_timesteps=1000,
-    beta_start=0.00085,
-    beta_end=0.012,
-    beta_schedule='scaled_linear',
-    variance_type='fixed_small',
-    clip_sample=False)
+_base_ = ['./nyuv2_ldm.py', '../_base_/models/stable_diffusion_teacher.py']
 
 model = dict(
     _delete_=True,
@@ -38,14 +29,8 @@ model = dict(
         test_cfg={{_base_.model.test_cfg}}),
     task=dict(type='DepthAdapter', generation_condition='scene'),
     stage=1,
-    schedule=dict(type='DiffusionSchedule', scheduler=scheduler),
-    posterior=dict(
-        type='ReverseChainPosterior',
-        schedule=dict(type='DiffusionSchedule', scheduler=scheduler, num_inference_steps=200),
-        burn_in=50,
-        thinning=2,
-        strength=1.0,
-        temperature=0.25),
+    schedule=dict(type='DiffusionSchedule', scheduler={{_base_.sd_scheduler}}),
+    posterior={{_base_.sd_teacher}},
     distill_loss=dict(type='GenerativeDistillationLoss', loss_weight=1.0),
     num_candidates=8,
     distill_images=1,

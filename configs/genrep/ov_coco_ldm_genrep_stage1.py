@@ -11,16 +11,7 @@
 # channels at each location. Budget (the paper gives none): K = 8 classes per image (COCO images
 # hold ~3 base classes), 1 of each GPU's 2 images. Trainable (Algorithm 1): the UNet's attention
 # layers and the FPN, RPN and RoI head; the rest of the UNet and the VAE stay frozen.
-_base_ = ['./ov_coco_ldm.py']
-
-# Stable Diffusion 1.x's noise schedule (scheduler/scheduler_config.json).
-scheduler = dict(
-    num_train_timesteps=1000,
-    beta_start=0.00085,
-    beta_end=0.012,
-    beta_schedule='scaled_linear',
-    variance_type='fixed_small',
-    clip_sample=False)
+_base_ = ['./ov_coco_ldm.py', '../_base_/models/stable_diffusion_teacher.py']
 
 model = dict(
     _delete_=True,
@@ -28,14 +19,8 @@ model = dict(
     perception={{_base_.model}},
     task=dict(type='DetectionAdapter'),
     stage=1,
-    schedule=dict(type='DiffusionSchedule', scheduler=scheduler),
-    posterior=dict(
-        type='ReverseChainPosterior',
-        schedule=dict(type='DiffusionSchedule', scheduler=scheduler, num_inference_steps=200),
-        burn_in=50,
-        thinning=2,
-        strength=1.0,
-        temperature=0.25),
+    schedule=dict(type='DiffusionSchedule', scheduler={{_base_.sd_scheduler}}),
+    posterior={{_base_.sd_teacher}},
     distill_loss=dict(type='GenerativeDistillationLoss', loss_weight=1.0),
     num_candidates=8,
     distill_images=1,

@@ -3,15 +3,7 @@
 # ground-truth box over K candidates of the non-rare classes present (rare classes have no boxes in
 # the training file, so they are never a box's class). The chain and budget of
 # ov_coco_ldm_genrep_stage1.py (T = 200, m = 50, k = 2; K = 8, 1 image of each GPU's 2).
-_base_ = ['./ov_lvis_ldm.py']
-
-scheduler = dict(
-    num_train_timesteps=1000,
-    beta_start=0.00085,
-    beta_end=0.012,
-    beta_schedule='scaled_linear',
-    variance_type='fixed_small',
-    clip_sample=False)
+_base_ = ['./ov_lvis_ldm.py', '../_base_/models/stable_diffusion_teacher.py']
 
 model = dict(
     _delete_=True,
@@ -19,14 +11,8 @@ model = dict(
     perception={{_base_.model}},
     task=dict(type='DetectionAdapter'),
     stage=1,
-    schedule=dict(type='DiffusionSchedule', scheduler=scheduler),
-    posterior=dict(
-        type='ReverseChainPosterior',
-        schedule=dict(type='DiffusionSchedule', scheduler=scheduler, num_inference_steps=200),
-        burn_in=50,
-        thinning=2,
-        strength=1.0,
-        temperature=0.25),
+    schedule=dict(type='DiffusionSchedule', scheduler={{_base_.sd_scheduler}}),
+    posterior={{_base_.sd_teacher}},
     distill_loss=dict(type='GenerativeDistillationLoss', loss_weight=1.0),
     num_candidates=8,
     distill_images=1,

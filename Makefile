@@ -6,7 +6,7 @@ PYTHON ?= python3
 # The newest checkpoint of a work dir $(1) (last_checkpoint holds its name).
 last_ckpt = "$(1)/$$(basename "$$(cat $(1)/last_checkpoint)")"
 
-.PHONY: install main perception scenes scenes-data seg seg-genrep ovseg ovdet depth depth-genrep suite test test-slow
+.PHONY: install main perception ood scenes scenes-data seg seg-genrep ovseg ovdet depth depth-genrep suite test test-slow
 
 install:
 	PYTHON=$(PYTHON) bash tools/install.sh
@@ -32,6 +32,18 @@ perception: install
 	$(PYTHON) tools/train.py $(PERCEPTION) --work-dir work_dirs/fmnist_unet_cls --resume
 	$(PYTHON) tools/test.py $(PERCEPTION) $(call last_ckpt,work_dirs/fmnist_unet_cls) \
 		--work-dir work_dirs/fmnist_unet_cls/test
+
+# The out-of-distribution check of the ObjectNet protocol on embedded data: `make perception`'s
+# model and recipe with the class-name text-embedding head (MiniLM), tested on the Fashion-MNIST
+# test set and on Fashion-MNIST-Shift (the same images rotated, rescaled, on real photos).
+TEXTCLS = configs/genrep/fmnist_unet_textcls.py
+ood: install
+	$(PYTHON) tools/dataset_converters/make_fmnist_shift.py --out data/fmnist_shift --seed 0
+	$(PYTHON) tools/train.py $(TEXTCLS) --work-dir work_dirs/fmnist_unet_textcls --resume
+	$(PYTHON) tools/test.py $(TEXTCLS) $(call last_ckpt,work_dirs/fmnist_unet_textcls) \
+		--work-dir work_dirs/fmnist_unet_textcls/test
+	$(PYTHON) tools/test.py configs/genrep/fmnist_shift_textcls.py \
+		$(call last_ckpt,work_dirs/fmnist_unet_textcls) --work-dir work_dirs/fmnist_unet_textcls/test_shift
 
 # The embedded scenes of the dense tasks (segmentation, detection, depth): real photo cut-outs on
 # real backgrounds from Debian's Tux Paint packages, written in the ADE20K, COCO-Stuff, COCO/LVIS

@@ -8,7 +8,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from genrep.registry import HOOKS, METRICS
-from genrep.utils import sample_grid
+from genrep.utils import labelled_grid
 
 
 @torch.no_grad()
@@ -120,11 +120,11 @@ class GenerationEvalHook(Hook):
         self.on_val = on_val
 
     def after_test_epoch(self, runner, metrics: Optional[dict] = None) -> None:
-        self._evaluate(runner, metrics)
+        self._evaluate(runner, metrics, runner.test_loop)
 
     def after_val_epoch(self, runner, metrics: Optional[dict] = None) -> None:
         if self.on_val:
-            self._evaluate(runner, metrics)
+            self._evaluate(runner, metrics, runner.val_loop)
 
     def generate(self, model) -> Tuple[torch.Tensor, torch.Tensor]:
         """[N, C, H, W] samples and their [N] classes, class-major."""
@@ -132,7 +132,7 @@ class GenerationEvalHook(Hook):
         return model.sample_classes(classes, self.samples_per_class, self.num_steps, self.seed,
                                     self.batch_size, **self.sampling)
 
-    def _evaluate(self, runner, metrics: Optional[dict]) -> None:
+    def _evaluate(self, runner, metrics: Optional[dict], loop) -> None:
         model = genrep_model(runner, 'sample_classes')
         was_training = model.training
         model.eval()
@@ -148,5 +148,14 @@ class GenerationEvalHook(Hook):
         if self.grid_file is not None:
             keep = torch.arange(len(labels)) % self.samples_per_class < self.grid_rows
             path = osp.join(runner.work_dir, self.grid_file)
-            sample_grid(images[keep], rows=self.grid_rows).save(path)
+            names = self.class_names(loop, labels[keep][::self.grid_rows].tolist())
+            labelled_grid(images[keep], self.grid_rows, names).save(path)
             runner.logger.info(f'sample grid written to {path}')
+
+    @staticmethod
+    def class_names(loop, classes: Sequence[int]) -> list:
+        """The names of ``classes`` in the metainfo of the loop's dataset, their indices where it
+        names none."""
+        dataset = getattr(getattr(loop, 'dataloader', None), 'dataset', None)
+        names = getattr(dataset, 'metainfo', {}).get('classes') or ()
+        return [names[c] if c < len(names) else str(c) for c in classes]

@@ -1,7 +1,9 @@
 """GenRep: the perception model and the generation branch share one denoiser; stage 1 returns the
 perception loss (Eq. 5), stage 2 both losses (Eq. 5, 10) for the gradient alignment (Eq. 11-16)."""
 import copy
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from mmengine.logging import MessageHub
@@ -246,6 +248,7 @@ def test_generation_eval_hook_adds_scores_and_writes_a_grid(tmp_path):
     """The hook samples every class, scores the samples with GenerationMetric (a random feature
     net and fixture real images here) and adds the scores to the epoch's metrics."""
     from data_fixtures import write_fashion_mnist
+    from genrep.datasets import FashionMNIST
     from genrep.engine import GenerationEvalHook
     from genrep.evaluation.metrics import FashionMNISTFeatureNet, save_feature_net
 
@@ -270,13 +273,21 @@ def test_generation_eval_hook_adds_scores_and_writes_a_grid(tmp_path):
     runner.model = build(2, perception=perception)
     runner.work_dir = str(tmp_path)
     runner.logger = Logger()
+    names = FashionMNIST.METAINFO['classes']
+    runner.test_loop = SimpleNamespace(dataloader=SimpleNamespace(
+        dataset=SimpleNamespace(metainfo=dict(classes=names))))
     metrics = {'accuracy/top1': 50.0}
     hook.after_test_epoch(runner, metrics)
     assert {'generation/fid', 'generation/is', 'generation/cas'} <= set(metrics)
     assert metrics['accuracy/top1'] == 50.0
     assert 0.0 <= metrics['generation/cas'] <= 1.0
     from PIL import Image
-    assert Image.open(tmp_path / 'samples.png').size == (10 * 32, 2 * 32)
+    # cells enlarged to >= 96 px (x3), a 14 px header of class names above the columns
+    grid = np.asarray(Image.open(tmp_path / 'samples.png').convert('L'))
+    assert grid.shape == (14 + 2 * 96, 10 * 96)
+    assert (grid[:14] < 128).any(axis=0).reshape(10, 96).any(axis=1).all()  # a name per column
+    assert hook.class_names(runner.test_loop, [0, 9]) == ['T-shirt/top', 'Ankle boot']
+    assert hook.class_names(SimpleNamespace(), [0, 9]) == ['0', '9']  # no dataset: indices
     assert runner.model.training  # restored
 
 

@@ -45,6 +45,28 @@ def ov_coco_workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
+def tiny_data(scale=(64, 48)) -> dict:
+    """The data and loop overrides every tiny OV detection run shares: ``scale`` (w, h) images,
+    two iterations of two images, predictions written for pycocotools / lvis to read."""
+    return {
+        'train_dataloader.batch_size': 2,
+        'train_dataloader.num_workers': 0,
+        'train_dataloader.persistent_workers': False,
+        'train_dataloader.dataset.pipeline.2.scale': scale,
+        'test_dataloader.num_workers': 0,
+        'test_dataloader.persistent_workers': False,
+        'test_dataloader.dataset.pipeline.1.scale': scale,
+        'val_dataloader.num_workers': 0,
+        'val_dataloader.persistent_workers': False,
+        'val_dataloader.dataset.pipeline.1.scale': scale,
+        'train_cfg.max_iters': 2,
+        'train_cfg.val_begin': 1000,
+        'default_hooks.logger.interval': 1,
+        'default_hooks.checkpoint.interval': 1000,
+        'test_evaluator.outfile_prefix': 'work/predictions',
+    }
+
+
 def tiny_detector(prefix: str, cache_dir: str) -> dict:
     """The Faster R-CNN shrunk to the tiny UNet's channels and strides (2, 4, 8, 16 px: the tiny
     VAE halves once), 64 x 48 images, two iterations, every box scored at test."""
@@ -61,27 +83,36 @@ def tiny_detector(prefix: str, cache_dir: str) -> dict:
         f'{prefix}.roi_head.bbox_head.fc_out_channels': 64,
         f'{prefix}.roi_head.bbox_head.text_encoder.cache_dir': cache_dir,
         f'{prefix}.test_cfg.rcnn.score_thr': 0.0,
-        'train_dataloader.batch_size': 2,
-        'train_dataloader.num_workers': 0,
-        'train_dataloader.persistent_workers': False,
-        'train_dataloader.dataset.pipeline.2.scale': (64, 48),
-        'test_dataloader.num_workers': 0,
-        'test_dataloader.persistent_workers': False,
-        'test_dataloader.dataset.pipeline.1.scale': (64, 48),
-        'val_dataloader.num_workers': 0,
-        'val_dataloader.persistent_workers': False,
-        'val_dataloader.dataset.pipeline.1.scale': (64, 48),
-        'train_cfg.max_iters': 2,
-        'train_cfg.val_begin': 1000,
-        'default_hooks.logger.interval': 1,
-        'default_hooks.checkpoint.interval': 1000,
-        'test_evaluator.outfile_prefix': 'work/predictions',
+        **tiny_data(),
     }
 
 
-def load_tiny_ov(name: str, prefix: str, cache_dir: str) -> Config:
+# The tiny DINO: one encoder and two decoder layers, 20 queries, narrow feed-forward layers; the
+# width stays 256 (mmdet's DinoTransformerDecoder encodes reference boxes at 2 x 128 channels
+# whatever the width). At test every (query, class) pair is kept, so each name is predicted.
+TINY_DINO_QUERIES = 20
+
+
+def tiny_dino(prefix: str, cache_dir: str) -> dict:
+    """ov_coco_dino_ldm.py's DINO shrunk to the tiny UNet's channels and CPU size."""
+    return {
+        f'{prefix}.data_preprocessor.pad_size_divisor': TINY_SIZE_DIVISOR,
+        f'{prefix}.neck.in_channels': list(TINY_UNET_CHANNELS),
+        f'{prefix}.num_queries': TINY_DINO_QUERIES,
+        f'{prefix}.encoder.num_layers': 1,
+        f'{prefix}.encoder.layer_cfg.ffn_cfg.feedforward_channels': 64,
+        f'{prefix}.decoder.num_layers': 2,
+        f'{prefix}.decoder.layer_cfg.ffn_cfg.feedforward_channels': 64,
+        f'{prefix}.bbox_head.text_encoder.cache_dir': cache_dir,
+        f'{prefix}.dn_cfg.group_cfg.num_dn_queries': 10,
+        f'{prefix}.test_cfg.max_per_img': TINY_DINO_QUERIES * 65,
+        **tiny_data(),
+    }
+
+
+def load_tiny_ov(name: str, prefix: str, cache_dir: str, shrink=tiny_detector) -> Config:
     cfg = Config.fromfile(config_path(name))
-    cfg.merge_from_dict(tiny_detector(prefix, cache_dir))
+    cfg.merge_from_dict(shrink(prefix, cache_dir))
     return cfg
 
 
@@ -136,6 +167,57 @@ def test_ov_coco_ldm_trains_on_base_and_tests_on_all_names(ov_coco_workdir):
     assert metrics['coco/bbox_mAP_50'] == pytest.approx(round(expected[0], 3), abs=1e-9)
     assert metrics['coco/base_ap50'] == pytest.approx(expected[1], abs=1e-9)
     assert metrics['coco/novel_ap50'] == pytest.approx(expected[2], abs=1e-9)
+
+
+def assert_ov_coco_test(cfg, metrics):
+    """OVCocoMetric's AP50 (all / base / novel) equals pycocotools' on the predictions the test
+    wrote, and those predictions name novel classes (scored by their text at test)."""
+    expected = pycocotools_ap50('data/coco/annotations/instances_val2017_ov_all.json',
+                                'work/predictions.bbox.json', cfg.all_classes,
+                                cfg.base_classes, cfg.novel_classes)
+    assert metrics['coco/bbox_mAP_50'] == pytest.approx(round(expected[0], 3), abs=1e-9)
+    assert metrics['coco/base_ap50'] == pytest.approx(expected[1], abs=1e-9)
+    assert metrics['coco/novel_ap50'] == pytest.approx(expected[2], abs=1e-9)
+    with open('work/predictions.bbox.json') as f:
+        predictions = json.load(f)
+    with open('data/coco/annotations/instances_val2017_ov_all.json') as f:
+        names = {c['id']: c['name'] for c in json.load(f)['categories']}
+    predicted = {names[p['category_id']] for p in predictions}
+    assert predicted <= set(cfg.all_classes)
+    assert predicted & set(cfg.novel_classes)
+    return predicted
+
+
+def test_ov_coco_dino_ldm_scores_queries_by_class_names(ov_coco_workdir):
+    """The DETR-style decoder of A.4: mmdet's DINO on the SD backbone, its query classifiers the
+    text embeddings of the base names in training and of all 65 at test."""
+    cfg = load_tiny_ov('ov_coco_dino_ldm.py', 'model', str(ov_coco_workdir / 'text_cache'),
+                       shrink=tiny_dino)
+    # the paper's decoder: 6 layers, 8 heads, width 256
+    full = Config.fromfile(config_path('ov_coco_dino_ldm.py')).model
+    assert full.decoder.num_layers == 6 and full.bbox_head.embed_dims == 256
+    assert full.decoder.layer_cfg.self_attn_cfg.num_heads == 8
+    runner = build_runner(cfg, str(ov_coco_workdir / 'work'))
+    model = runner.model
+    assert type(model).__name__ == 'DINO'
+    head = model.bbox_head
+    assert type(head).__name__ == 'OpenVocabDINOHead' and head.num_classes == 48
+    # one branch per decoder layer and the encoder's, each a text classifier
+    assert len(head.cls_branches) == 3
+    assert all(type(b).__name__ == 'QueryTextClassifier' for b in head.cls_branches)
+    assert model.dn_query_generator.num_classes == 48
+    runner.train()
+    assert runner.iter == 2
+    # mmdet's init_weights set the focal-loss prior on the classifier's bias
+    prior = -math.log((1 - 0.01) / 0.01)
+    assert all(abs(float(b.bias) - prior) < 0.05 for b in head.cls_branches)
+    for name in ('loss_cls', 'loss_bbox', 'loss_iou', 'd0.loss_cls', 'enc_loss_cls',
+                 'dn_loss_cls', 'dn_loss_bbox'):
+        assert math.isfinite(runner.message_hub.get_scalar(f'train/{name}').current()), name
+
+    metrics = runner.test()
+    assert head.num_classes == 65 and head.cls_branches[0].text_embeddings.shape[0] == 65
+    assert_ov_coco_test(cfg, metrics)
 
 
 def test_ov_coco_metric_equals_pycocotools_on_the_same_predictions(ov_coco_workdir):

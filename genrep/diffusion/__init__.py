@@ -6,6 +6,7 @@ from .posteriors import (DenoisingErrorPosterior, PosteriorEstimator, ReverseCha
                          mixture_log_likelihood, restrict_posterior)
 from .reverse_chain import (ReverseStep, chain_length, denoise_classes, kept_step_indices,
                             reverse_chain, reverse_chain_states, reverse_steps, sample_chain)
+from .sample_generators import SampleGenerators, draw_normal, key_seed
 from .schedule import (DiffusionSchedule, StepAdjust, approx_standard_normal_cdf,
                        discretized_gaussian_log_likelihood, gaussian_log_density, normal_kl)
 from .semantic_noise import (SemanticNoiseAdjuster, semantic_log_variance_scale,
@@ -20,5 +21,5 @@ __all__ = [
     'PosteriorEstimator', 'ReverseChainPosterior', 'DenoisingErrorPosterior',
     'mixture_log_likelihood', 'bayes_posterior', 'restrict_posterior', 'candidate_classes',
     'denoising_error_log_likelihood', 'SemanticNoiseAdjuster', 'semantic_mean_correction',
-    'semantic_log_variance_scale'
+    'semantic_log_variance_scale', 'SampleGenerators', 'draw_normal', 'key_seed'
 ]

@@ -25,7 +25,10 @@ candidates, which equals the exact posterior restricted to them and renormalised
 classes go through the denoiser at once; the number of denoiser steps is set by the schedule
 (respacing T') and, for the chain, burn-in m and thinning k. All noise is drawn per image and
 shared by every class, so neither the candidates nor the class batching change a class's
-estimate. The teacher side carries no gradient: estimates run under no_grad, and densities are
+estimate. The noise comes from the ``generator`` of the call: a ``torch.Generator`` for the batch,
+or ``SampleGenerators`` (one per image: an image's estimate then does not depend on the batch it
+is in, what GenRep's training passes); without one, from the estimator's ``seed``. The teacher
+side carries no gradient: estimates run under no_grad, and densities are
 accumulated in float32 whatever the input's dtype.
 """
 import math
@@ -38,6 +41,7 @@ from genrep.registry import DIFFUSION_SCHEDULERS, POSTERIORS
 
 from .reverse_chain import (chain_length, denoise_classes, forward_noised_steps, kept_step_indices,
                             reverse_chain)
+from .sample_generators import Generator, SampleGenerators, draw_normal
 from .schedule import DiffusionSchedule, StepAdjust, gaussian_log_density
 
 
@@ -140,21 +144,24 @@ class PosteriorEstimator:
                              f'got shape {tuple(class_ids.shape)}')
         return class_ids
 
-    def _generator(self, x0: Tensor, generator: Optional[torch.Generator]) -> torch.Generator:
+    def _generator(self, x0: Tensor, generator: Generator) -> Generator:
         if generator is not None:
+            if isinstance(generator, SampleGenerators) and len(generator) != x0.shape[0]:
+                raise ValueError(f'{type(self).__name__}: {len(generator)} sample generators '
+                                 f'for {x0.shape[0]} images')
             return generator
         seed = self.seed if self.seed is not None else int(torch.randint(2**62, ()).item())
         return torch.Generator(device=x0.device).manual_seed(seed)
 
     def _log_likelihood(self, denoiser, x0: Tensor, class_ids: Tensor,
-                        generator: torch.Generator, dense: bool,
+                        generator: Generator, dense: bool,
                         adjust: Optional[StepAdjust]) -> Tensor:
         """Normalised log p(x|y): [B, K] or, when ``dense``, [B, K, h, w]."""
         raise NotImplementedError
 
     @torch.no_grad()
     def log_likelihood(self, denoiser, x0: Tensor, class_ids=None,
-                       generator: Optional[torch.Generator] = None,
+                       generator: Generator = None,
                        adjust: Optional[StepAdjust] = None) -> Tensor:
         """Image-level log p(x|y) / D for each image and class: x0 [B, C, h, w] -> [B, K].
         ``adjust``: the model's ``DiffusionSchedule.p_sample`` hook (its reverse step's
@@ -164,14 +171,14 @@ class PosteriorEstimator:
 
     @torch.no_grad()
     def dense_log_likelihood(self, denoiser, x0: Tensor, class_ids=None,
-                             generator: Optional[torch.Generator] = None,
+                             generator: Generator = None,
                              adjust: Optional[StepAdjust] = None) -> Tensor:
         """Per-location log p(x_loc|y) / C: x0 [B, C, h, w] -> [B, K, h, w]."""
         return self._log_likelihood(denoiser, x0, self._class_ids(denoiser, x0, class_ids),
                                     self._generator(x0, generator), True, adjust)
 
     def posterior(self, denoiser, x0: Tensor, class_ids=None,
-                  generator: Optional[torch.Generator] = None, dense: bool = False,
+                  generator: Generator = None, dense: bool = False,
                   adjust: Optional[StepAdjust] = None) -> Tensor:
         """p(y|x) over the given classes (Eq. 3): [B, K], or [B, K, h, w] when ``dense``."""
         estimate = self.dense_log_likelihood if dense else self.log_likelihood
@@ -337,8 +344,7 @@ class DenoisingErrorPosterior(PosteriorEstimator):
         for index in range(schedule.num_steps - 1, -1, -1):
             total = 0.0
             for _ in range(self.num_noise):
-                noise = torch.randn(x0.shape, generator=generator, device=x0.device,
-                                    dtype=x0.dtype)
+                noise = draw_normal(x0.shape, generator, x0.device, x0.dtype)
                 x_t = schedule.q_sample(x0, index, noise).unsqueeze(1)
                 output = denoise_classes(denoiser, x_t.expand(batch, num_classes, *x0.shape[1:]),
                                          int(schedule.timesteps[index]), class_ids,

@@ -19,7 +19,9 @@ ceil((T' - m) / k) components, e.g. 75 for (T', m, k) = (200, 50, 2), as in Tabl
 Noise: one ``torch.Generator`` draws the noise of x_{T'} and of every step once per image, in the
 order diffusers' DDPM sampling loop draws it ([B, C, ...] for x_{T'}, then [B, C, ...] per step
 s > 0), and the same draw is used for every class, so chains of different classes differ only by
-their class. Classes go through the denoiser ``class_batch`` at a time. The last step (s = 0)
+their class. The generator may instead be a :class:`~genrep.diffusion.sample_generators.
+SampleGenerators`, one per image (each image then draws the same noise whatever batch it is in,
+which training under data parallelism needs). Classes go through the denoiser ``class_batch`` at a time. The last step (s = 0)
 moves to its mean, as in DiT (diffusers also adds noise there when the last timestep is not 0);
 only means and variances enter Eq. 2.
 
@@ -42,6 +44,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 import torch
 from torch import Tensor
 
+from .sample_generators import Generator, draw_normal
 from .schedule import DiffusionSchedule, StepAdjust
 
 
@@ -247,7 +250,7 @@ def reverse_chain(schedule: DiffusionSchedule,
                   class_ids: Tensor,
                   burn_in: int,
                   thinning: int,
-                  generator: Optional[torch.Generator] = None,
+                  generator: Generator = None,
                   class_batch: Optional[int] = None,
                   strength: float = 1.0,
                   adjust: Optional[StepAdjust] = None) -> Iterator[ReverseStep]:
@@ -261,7 +264,9 @@ def reverse_chain(schedule: DiffusionSchedule,
         x0: [B, C, ...] the inputs (images or latents).
         class_ids: [B, K] the classes to condition each image's chains on.
         burn_in, thinning: m and k.
-        generator: draws x_{T'} and the step noise, shared by all classes of an image.
+        generator: draws x_{T'} and the step noise, shared by all classes of an image: a
+            ``torch.Generator`` (``None``: torch's global one) or ``SampleGenerators`` (one per
+            image).
         class_batch: classes per denoiser call.
         strength: the fraction of the respaced chain that runs, as diffusers' image-to-image
             ``strength``: the chain starts at respaced index ``chain_length(T', strength) - 1``
@@ -284,7 +289,7 @@ def reverse_chain(schedule: DiffusionSchedule,
 
     def shared_noise() -> Tensor:
         """[B K, C, ...]: one draw per image, the same for each of its classes."""
-        noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        noise = draw_normal(x0.shape, generator, x0.device, x0.dtype)
         return noise.unsqueeze(1).expand(chains).flatten(0, 1)
 
     def denoise(x_t: Tensor, timestep: int) -> Tensor:
@@ -309,7 +314,7 @@ def forward_noised_steps(schedule: DiffusionSchedule,
                          class_ids: Tensor,
                          burn_in: int,
                          thinning: int,
-                         generator: Optional[torch.Generator] = None,
+                         generator: Generator = None,
                          class_batch: Optional[int] = None,
                          strength: float = 1.0,
                          adjust: Optional[StepAdjust] = None) -> Iterator[ReverseStep]:
@@ -332,7 +337,7 @@ def forward_noised_steps(schedule: DiffusionSchedule,
     chains = (batch, num_classes, *x0.shape[1:])
 
     def draw() -> Tensor:
-        return torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        return draw_normal(x0.shape, generator, x0.device, x0.dtype)
 
     for index in kept:
         timestep = int(schedule.timesteps[index])

@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+from mmengine.dist import get_world_size
 from torch import Tensor
 from torchvision.ops import roi_align
 
@@ -143,5 +145,18 @@ def distillation_targets(posterior,
 def distillation_avg_factor(weight: Tensor, num_distilled: int, batch_size: int) -> Tensor:
     """Divisor of the summed, weighted KL: the distilled images' total weight scaled to the batch
     (x B / n), so that each distilled image counts as one image of the task loss (Eq. 5 per
-    image) whatever the budget n."""
-    return weight.sum() * (batch_size / max(num_distilled, 1))
+    image) whatever the budget n.
+
+    Under data parallelism the weight, n and B are those of the global batch (summed over the W
+    processes, one ``all_reduce``; every process must call this each step) and the divisor is
+    divided by W: DDP averages the W processes' gradients, so the average of their losses is then
+    the single-process loss of the global batch (the ``reduce_mean`` of mmdet's avg factors)."""
+    world_size = get_world_size()
+    if world_size == 1:
+        return weight.sum() * (batch_size / max(num_distilled, 1))
+    totals = torch.stack([weight.sum().float(),
+                          weight.new_tensor(float(num_distilled), dtype=torch.float32),
+                          weight.new_tensor(float(batch_size), dtype=torch.float32)])
+    dist.all_reduce(totals)
+    total_weight, total_distilled, total_batch = totals
+    return total_weight * (total_batch / total_distilled.clamp_min(1)) / world_size

@@ -15,6 +15,14 @@ One training step (``loss``) returns, per task name of ``genrep.utils.TASKS``,
   adjustment of the reverse step (Eq. 6-9), and the representation alignment to x_sem, the EMA
   semantic denoiser's perception features.
 
+Data parallelism: every random draw of a step (the teacher's chain, the generation loss's label
+dropout, timestep and noise) comes from a generator of its sample, keyed by the run seed, the
+iteration and the sample's dataset index (:mod:`genrep.models.sample_randomness`); the distilled
+images are the first ``distill_images`` of the global batch, and the distillation loss's divisor
+is summed over processes (:func:`~genrep.models.distillation.distillation_avg_factor`). So
+W processes x batch B train the weights 1 process x batch W B does, up to the order of
+floating-point sums (tests/test_reliability/test_dist_train.py).
+
 ``parse_losses`` hands the objectives' totals to the optim wrapper (``dict(percept=..., genera=...)``
 in stage 2, what ``GradientAlignOptimWrapper`` aligns, Eq. 11-16; one tensor in stages 0 and 1, so
 a plain ``OptimWrapper`` works).
@@ -25,16 +33,19 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
+from mmengine.dist import get_dist_info
 from mmengine.model import BaseModel
 from torch import Tensor
 
 from genrep.diffusion.cost import DenoiserCost
 from genrep.diffusion.reverse_chain import sample_chain
+from genrep.diffusion.sample_generators import SampleGenerators
 from genrep.diffusion.schedule import DiffusionSchedule
 from genrep.registry import DIFFUSION_SCHEDULERS, MODELS, POSTERIORS, TASK_ADAPTERS
 from genrep.utils import GENERATION, PERCEPTION
 from .distillation import distillation_avg_factor, distillation_targets
 from .objectives import GenerationLoss, PerceptionLoss, generation_loss, perception_loss
+from .sample_randomness import GENERATION_STREAM, TEACHER_STREAM, sample_generators
 
 Objective = Union[PerceptionLoss, GenerationLoss]
 
@@ -60,7 +71,8 @@ class GenRep(BaseModel):
         num_candidates: budget: how many classes the teacher covers per image (see
             :mod:`genrep.models.distillation`); ``None``: all classes.
         distill_images: budget: the teacher is estimated for the first ``distill_images`` images
-            of the batch only; ``None``: all.
+            of the global batch only (all processes together, :meth:`num_distilled`);
+            ``None``: all.
         teacher_adjust: whether the teacher's reverse chain applies the semantic adjustment of the
             reverse step (Eq. 6-9, with x_sem := x_t as at inference) when the model has one. True:
             the teacher's Gaussian components (Eq. 2) are those of the reverse process the model
@@ -205,22 +217,42 @@ class GenRep(BaseModel):
                                       with_scores=self.posterior is not None)
         if self.posterior is None:
             return perception_loss(out.losses)
+        generators = sample_generators(data_samples, inputs.shape[0], TEACHER_STREAM,
+                                       inputs.device)
         with DenoiserCost(self.denoiser) as teacher:
-            distil = self.generative_distillation(inputs, out.scores)
+            distil = self.generative_distillation(inputs, out.scores, generators)
         # Logged, not optimised (no 'loss' in the names): what the teacher cost this step.
         cost = dict(teacher_evals=torch.tensor(float(teacher.evaluations)),
                     teacher_time=torch.tensor(teacher.seconds))
         return perception_loss({**out.losses, **cost}, distil)
 
-    def generative_distillation(self, inputs: Tensor, scores) -> Tensor:
+    def num_distilled(self, batch: int) -> int:
+        """How many images of this process's batch of ``batch`` get a teacher: those among the
+        first ``distill_images`` of the global batch. mmengine's samplers (DefaultSampler,
+        InfiniteSampler) give rank r of W the images r, r + W, r + 2 W, ... of the global batch,
+        so these are the first ceil((distill_images - r) / W) of the process's batch."""
+        if self.distill_images is None:
+            return batch
+        rank, world_size = get_dist_info()
+        return max(0, min(batch, -(-(self.distill_images - rank) // world_size)))
+
+    def generative_distillation(self, inputs: Tensor, scores, generator=None) -> Tensor:
         """L_gen_distil (Eq. 4): KL(p || q) of the teacher p(y|x) (Eq. 2-3, no gradient) and the
-        student's scores, on the first ``distill_images`` images of the batch."""
+        student's scores, on this process's share of the first ``distill_images`` images of the
+        global batch (:meth:`num_distilled`). ``generator``: the teacher's noise, the batch's
+        ``SampleGenerators`` (what training passes) or a ``torch.Generator``; ``None``: the
+        posterior's own seed."""
         batch = inputs.shape[0]
-        n = batch if self.distill_images is None else min(self.distill_images, batch)
+        n = self.num_distilled(batch)
+        if n == 0:  # the divisor is still summed over processes: every process must take part
+            distillation_avg_factor(scores.logits.new_zeros(0), 0, batch)
+            return scores.logits.sum() * 0.0
         scores = _first_images(scores, n)
+        if isinstance(generator, SampleGenerators):
+            generator = generator.first(n)
         with torch.no_grad():
             latents = self.backbone.encode(inputs[:n])
-            extra = {}
+            extra = {} if generator is None else dict(generator=generator)
             adjust = (self.reverse_step_adjust(self.posterior.schedule)
                       if self.teacher_adjust else None)
             if adjust is not None:
@@ -257,11 +289,13 @@ class GenRep(BaseModel):
         x0 = self.backbone.encode(inputs).detach()
         batch = x0.shape[0]
         labels = self.task.generation_labels(data_samples, self.denoiser.null_class_id, x0.device)
-        drop = torch.rand(batch, device=x0.device) < self.label_dropout
+        # Label dropout, timestep and noise: drawn per sample (see the module docstring).
+        generators = sample_generators(data_samples, batch, GENERATION_STREAM, x0.device)
+        drop = generators.rand() < self.label_dropout
         labels = torch.where(drop, torch.full_like(labels, self.denoiser.null_class_id), labels)
-        index = torch.randint(0, self.schedule.num_steps, (batch, ), device=x0.device)
+        index = generators.randint(self.schedule.num_steps)
         timesteps = self.schedule.timesteps.to(x0.device)[index]
-        noise = torch.randn_like(x0)
+        noise = generators.randn(x0.shape, x0.dtype)
         x_t = self.schedule.q_sample(x0, index, noise)
 
         out = self.denoiser.forward_features(x_t, timesteps, labels)

@@ -6,6 +6,7 @@ mmpretrain/mmseg/mmdet modules as ``type='mmseg.FPNHead'``. ``locations`` makes 
 module that defines a class is imported the first time the registry is searched.
 """
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
+from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.registry import METRICS as MMENGINE_METRICS
@@ -25,6 +26,8 @@ LOOPS = Registry('loop', parent=MMENGINE_LOOPS, locations=['genrep.engine'])
 METRICS = Registry('metric', parent=MMENGINE_METRICS, locations=['genrep.evaluation'])
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, locations=['genrep.datasets'])
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, locations=['genrep.datasets'])
+# Functions a config names, e.g. FSDP's auto-wrap policy (``strategy.model_wrapper``).
+FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, locations=['genrep.engine'])
 
 # Registries with no OpenMMLab counterpart: estimators of log p(x|y) (Eq. 2-3), noise schedules and
 # task adapters.

@@ -2,6 +2,7 @@
 ``genrep.registry`` imports this package lazily."""
 from .checkpoints import (CheckpointError, CheckpointHook, find_resumable_checkpoint,
                           read_last_checkpoint, verify_checkpoint)
+from .fsdp import size_based_auto_wrap_policy
 from .guards import NonFiniteCheckHook
 from .hooks import GenerationEvalHook, SemanticEMAHook, semantic_ema_update
 from .optim_wrappers import (AmpGradientAlignOptimWrapper, GradientAlignment,
@@ -21,5 +22,5 @@ __all__ = [
     'GenerationEvalHook', 'CheckpointHook', 'CheckpointError', 'find_resumable_checkpoint',
     'read_last_checkpoint', 'verify_checkpoint', 'NonFiniteCheckHook', 'RandomStateHook',
     'ResumableEpochBasedTrainLoop', 'ResumableIterBasedTrainLoop', 'capture_random_states',
-    'restore_random_states'
+    'restore_random_states', 'size_based_auto_wrap_policy'
 ]

@@ -5,7 +5,9 @@ ends in ``IndexError: Target 7 is out of bounds`` inside the loss). An open-voca
 (one with ``OpenVocabularyHook``) names its classes by text at validation and test, so its counts
 are checked against the training data only. Local weights (a diffusers or text-model directory, an
 ``init_cfg`` checkpoint) must exist before the model is built: a missing one ends in one line
-naming the key and the path instead of a stack trace from diffusers or a hub lookup."""
+naming the key and the path instead of a stack trace from diffusers or a hub lookup. Sharded
+training (``strategy.type='FSDPStrategy'``) refuses the gradient alignment, and on a machine
+without CUDA the two settings with which FSDP cannot run there."""
 import inspect
 import os.path as osp
 from typing import Any, Iterator, List, Optional, Tuple
@@ -31,6 +33,7 @@ def validate_config(cfg: Config, filename: str) -> None:
         check_hook_arguments(cfg, filename)
         check_class_counts(cfg, filename)
     check_local_weights(cfg, filename)
+    check_sharded_training(cfg, filename)
 
 
 def _lookup(registry, type_name, scope: Optional[str] = None):
@@ -171,3 +174,48 @@ def check_local_weights(cfg: Config, filename: str) -> None:
         raise FileNotFoundError(
             f'{filename}: {key}: {location!r} does not exist (local weights: save the '
             'checkpoint there, e.g. with save_pretrained, or set the key to its path)')
+
+
+def check_sharded_training(cfg: Config, filename: str) -> None:
+    """An FSDP config (``strategy.type`` FSDPStrategy, under ``runner_type='FlexibleRunner'``):
+
+    * ``optim_wrapper.type`` must not be a gradient-aligning wrapper (Eq. 15 needs the whole task
+      gradients, each FSDP process holds a shard; the wrapper would refuse at the first step);
+    * without CUDA, ``strategy.model_wrapper.device_id`` must be 'cpu' (FSDPStrategy's default,
+      the local rank, makes FSDP look for an accelerator) and a full state dict must not
+      ``offload_to_cpu`` (``state_dict_cfg='full'`` does): FSDP1 of torch 2.13 then dies with
+      SIGSEGV in ``_full_post_state_dict_hook`` cloning the gathered CPU tensors, at the first
+      checkpoint.
+    """
+    strategy = cfg.get('strategy') or {}
+    if str(strategy.get('type', '')).split('.')[-1] != 'FSDPStrategy':
+        return
+    wrapper = str((cfg.get('optim_wrapper') or {}).get('type', 'OptimWrapper'))
+    if 'GradientAlign' in wrapper:
+        raise ConfigError(f'{filename}: optim_wrapper.type={wrapper!r} cannot run with '
+                          "strategy.type='FSDPStrategy': the gradient alignment (Eq. 15) needs "
+                          'the whole task gradients and FSDP shards them; train stage 2 with DDP '
+                          "(no strategy) or use optim_wrapper.type='OptimWrapper'")
+    import torch
+    if torch.cuda.is_available():
+        return
+    device_id = (strategy.get('model_wrapper') or {}).get('device_id')
+    if str(device_id) != 'cpu':
+        raise ConfigError(f'{filename}: strategy.model_wrapper.device_id={device_id!r} on a '
+                          "machine without CUDA: FSDP on CPU processes needs device_id='cpu'")
+    state_dict_cfg = strategy.get('state_dict_cfg', 'local')
+    configs = ([] if not isinstance(state_dict_cfg, dict) else
+               [(key, state_dict_cfg.get(key) or {})
+                for key in ('state_dict_config', 'optim_state_dict_config')])
+    offloading = [f'strategy.state_dict_cfg.{key}' for key, value in configs
+                  if value.get('offload_to_cpu')]
+    if state_dict_cfg == 'full':
+        offloading = ["strategy.state_dict_cfg='full'"]
+    if offloading:
+        raise ConfigError(
+            f'{filename}: {offloading[0]} gathers the full state dict with offload_to_cpu=True, '
+            'which kills FSDP on CPU (SIGSEGV cloning the gathered tensors, torch 2.13) at the '
+            "first checkpoint; without CUDA set state_dict_cfg=dict(state_dict_type="
+            "'FULL_STATE_DICT', state_dict_config=dict(type='FullStateDictConfig', "
+            "offload_to_cpu=False, rank0_only=True), optim_state_dict_config=dict("
+            "type='FullOptimStateDictConfig', offload_to_cpu=False, rank0_only=True))")

@@ -143,3 +143,88 @@ def test_guidance_and_ddim_reach_the_model(repo_root, checkpoint, tmp_path):
         runs[name] = np.load(tmp_path / f'{name}.npz')['arr_0']
     assert runs['plain'].shape == runs['guided'].shape
     assert np.abs(runs['plain'].astype(int) - runs['guided'].astype(int)).max() > 0
+
+
+def test_processes_split_the_chunks(tool, model, tmp_path):
+    """Process r of W draws chunks r, r + W, ...; the chunks together are one process's."""
+    labels = torch.tensor([0, 0, 3, 3, 5, 5, 8])
+    identity = dict(run='split')
+    one = tool.draw_samples(model, labels, 1, 0, 2,
+                            tool.PartialSamples(str(tmp_path / 'one'), identity))
+    folder = str(tmp_path / 'two')
+    calls = {}
+    for rank in (1, 0):
+        counting = CountingModel(model)
+        tool.draw_own_chunks(counting, labels, 1, 0, 2, tool.PartialSamples(folder, identity),
+                             rank, 2)
+        calls[rank] = counting.calls
+    assert calls == {0: [[0, 0], [5, 5]], 1: [[3, 3], [8]]}
+    two = tool.collect_chunks(tool.PartialSamples(folder, identity), 4)
+    np.testing.assert_array_equal(two[0], one[0])
+    np.testing.assert_array_equal(two[1], one[1])
+
+
+def free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def run_dist_sample(repo_root, checkpoint, out, processes, *args):
+    import os
+    import subprocess
+    env = dict(os.environ, PORT=str(free_port()), OMP_NUM_THREADS='1')
+    return subprocess.run(['bash', 'tools/dist_sample.sh', CONFIG, str(checkpoint),
+                           str(processes), '--out', str(out), *args], cwd=repo_root,
+                          capture_output=True, text=True, timeout=600, env=env)
+
+
+@pytest.mark.slow
+def test_dist_sample_two_processes_equal_one_and_resume(repo_root, checkpoint, tmp_path):
+    """tools/dist_sample.sh with 2 CPU processes (gloo) writes the .npz of 1 process; a run killed
+    after its first chunks is finished by a 2-process rerun that draws only the rest."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    common = ('--per-class', '2', '--steps', '3', '--classes', '1', '4', '7', '--batch-size',
+              '2', '--grid-rows', '1')
+    one = run_tool(repo_root, 'sample.py', CONFIG, str(checkpoint), '--out',
+                   str(tmp_path / 'one.png'), *common)
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = run_dist_sample(repo_root, checkpoint, tmp_path / 'two.png', 2, *common)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "'gloo' backend" in two.stderr and '2 process(es)' in two.stdout
+    reference, drawn = np.load(tmp_path / 'one.npz'), np.load(tmp_path / 'two.npz')
+    assert sorted(drawn.files) == ['arr_0', 'arr_1']
+    assert drawn['arr_0'].dtype == np.uint8 and drawn['arr_0'].shape == (6, 32, 32, 1)
+    np.testing.assert_array_equal(drawn['arr_0'], reference['arr_0'])
+    np.testing.assert_array_equal(drawn['arr_1'], [1, 1, 4, 4, 7, 7])
+    assert (tmp_path / 'two.png').is_file() and not (tmp_path / 'two.partial').exists()
+
+    # A 1-process run of many slow chunks, killed once its first chunk is written.
+    slow = ('--per-class', '4', '--steps', '200', '--classes', '1', '4', '7', '--batch-size',
+            '1', '--grid-rows', '1')
+    out = tmp_path / 'killed.png'
+    proc = subprocess.Popen([sys.executable, 'tools/sample.py', CONFIG, str(checkpoint),
+                             '--out', str(out), *slow], cwd=repo_root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial = tmp_path / 'killed.partial'
+    deadline = time.time() + 300
+    while not list(partial.glob('chunk_*[0-9].npz')) and time.time() < deadline:
+        assert proc.poll() is None, 'the run ended before it was killed'
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(list(partial.glob('chunk_*[0-9].npz')))
+    assert 1 <= done < 12, done
+    resumed = run_dist_sample(repo_root, checkpoint, out, 2, *slow)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    found = int(resumed.stdout.split(' of 12 chunks resumed')[0].rsplit(' ', 1)[-1])
+    assert found >= done
+    whole = run_tool(repo_root, 'sample.py', CONFIG, str(checkpoint), '--out',
+                     str(tmp_path / 'whole.png'), *slow)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    np.testing.assert_array_equal(np.load(tmp_path / 'killed.npz')['arr_0'],
+                                  np.load(tmp_path / 'whole.npz')['arr_0'])

@@ -2,6 +2,7 @@
 
     python tools/sample.py CONFIG CHECKPOINT [--out grid.png] [--per-class 8] [--steps 50]
         [--classes 1 4 7] [--batch-size 250] [--seed 0] [--grid-rows 8]
+    tools/dist_sample.sh CONFIG CHECKPOINT GPUS [the same options]
 
 Writes, next to the grid ``--out`` (PNG: a column per class, ``--grid-rows`` rows), the samples in
 the standard evaluation layout that ADM's evaluation suite reads: ``<out stem>.npz`` with ``arr_0``
@@ -13,6 +14,12 @@ own seed (``chunk_seed(seed, i)``), so a chunk is the same whichever run draws i
 chunk is written to ``<out stem>.partial/``; a run that stops is resumed by the same command, which
 skips the chunks found there (and refuses a partial folder written with other arguments). The
 folder is removed when the ``.npz`` is complete.
+
+Over several processes (``--launcher pytorch``, what tools/dist_sample.sh passes; gloo on CPUs,
+genrep.compat) process r of W draws the chunks i with i % W == r into the same partial folder, and
+process 0 joins them once all are written. A chunk's samples depend on its index alone, so the
+``.npz`` is the same for any number of processes at the same ``--batch-size``, and a run stopped
+with W processes resumes with any other number.
 """
 import argparse
 import json
@@ -29,6 +36,7 @@ import genrep  # noqa: F401  (applies genrep.compat before any OpenMMLab import)
 import numpy as np
 import torch
 from mmengine.config import DictAction
+from mmengine.dist import barrier, get_dist_info, init_dist
 from mmengine.utils import ProgressBar
 
 from genrep.apis import init_model
@@ -57,6 +65,10 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value pairs')
+    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
+                        help='pytorch: one of the torchrun processes of tools/dist_sample.sh')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     for name in ('steps', 'per_class', 'batch_size', 'grid_rows'):
         if getattr(args, name) < 1:
@@ -130,26 +142,56 @@ class PartialSamples:
         shutil.rmtree(self.folder)
 
 
-def draw_samples(model, labels: torch.Tensor, num_steps: int, seed: int, batch_size: int,
-                 partial: PartialSamples, **sampling) -> Tuple[np.ndarray, np.ndarray]:
-    """uint8 [N, H, W, C] samples of ``labels`` and the labels, chunk by chunk, skipping the
-    chunks ``partial`` already holds; ``sampling``: sampler, eta, guidance_scale."""
+def draw_own_chunks(model, labels: torch.Tensor, num_steps: int, seed: int, batch_size: int,
+                    partial: PartialSamples, rank: int = 0, world_size: int = 1,
+                    **sampling) -> int:
+    """Draws this process's chunks of ``labels`` that ``partial`` does not hold yet and saves them
+    there; returns how many chunks were already there. Process ``rank`` of ``world_size`` draws
+    chunks rank, rank + world_size, ...; process 0 shows the progress of all (they advance in
+    rounds of ``world_size`` chunks). ``sampling``: sampler, eta, guidance_scale."""
     chunks: List[torch.Tensor] = list(labels.split(batch_size))
-    progress = ProgressBar(len(labels))
-    for index, chunk in enumerate(chunks):
-        if not partial.finished(index):
-            images, drawn = model.sample_classes(chunk.tolist(), 1, num_steps,
+    found = sum(partial.finished(index) for index in range(len(chunks)))
+    progress = ProgressBar(len(labels)) if rank == 0 else None
+    for round_start in range(0, len(chunks), world_size):
+        index = round_start + rank
+        if index < len(chunks) and not partial.finished(index):
+            images, drawn = model.sample_classes(chunks[index].tolist(), 1, num_steps,
                                                  chunk_seed(seed, index), None, **sampling)
             partial.save(index, to_uint8_nhwc(images), drawn.numpy())
-        progress.update(len(chunk))
-    sys.stdout.write('\n')
-    parts = [partial.load(index) for index in range(len(chunks))]
+        if progress is not None:
+            progress.update(sum(len(c) for c in chunks[round_start:round_start + world_size]))
+    if progress is not None:
+        sys.stdout.write('\n')
+    return found
+
+
+def collect_chunks(partial: PartialSamples, num_chunks: int) -> Tuple[np.ndarray, np.ndarray]:
+    """All chunks, in order: uint8 [N, H, W, C] images and [N] labels."""
+    missing = [index for index in range(num_chunks) if not partial.finished(index)]
+    if missing:
+        raise FileNotFoundError(f'{partial.folder}: chunks {missing} of {num_chunks} are missing '
+                                '(a process stopped early?); rerun the same command to draw them')
+    parts = [partial.load(index) for index in range(num_chunks)]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def draw_samples(model, labels: torch.Tensor, num_steps: int, seed: int, batch_size: int,
+                 partial: PartialSamples, **sampling) -> Tuple[np.ndarray, np.ndarray]:
+    """uint8 [N, H, W, C] samples of ``labels`` and the labels, chunk by chunk in one process,
+    skipping the chunks ``partial`` already holds; ``sampling``: sampler, eta, guidance_scale."""
+    draw_own_chunks(model, labels, num_steps, seed, batch_size, partial, **sampling)
+    return collect_chunks(partial, len(labels.split(batch_size)))
 
 
 def main(argv=None):
     args = parse_args(argv)
-    model = init_model(args.config, args.checkpoint, args.device, args.cfg_options)
+    if args.launcher != 'none':
+        init_dist(args.launcher)
+    rank, world_size = get_dist_info()
+    device = args.device
+    if device == 'cuda' and world_size > 1:
+        device = f'cuda:{int(os.environ.get("LOCAL_RANK", args.local_rank))}'
+    model = init_model(args.config, args.checkpoint, device, args.cfg_options)
     if not hasattr(model, 'sample_classes'):
         raise TypeError(f'{args.config}: model {type(model).__name__} cannot sample; '
                         'tools/sample.py needs a genrep.GenRep model')
@@ -166,12 +208,22 @@ def main(argv=None):
                     classes=classes, per_class=args.per_class, steps=args.steps,
                     seed=args.seed, batch_size=args.batch_size, sampler=args.sampler,
                     eta=args.eta, guidance_scale=args.guidance_scale)
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    partial = PartialSamples(stem + '.partial', identity)
+    # Process 0 checks or records the run first; the others then read its record.
+    if rank == 0:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        partial = PartialSamples(stem + '.partial', identity)
+    barrier()
+    if rank != 0:
+        partial = PartialSamples(stem + '.partial', identity)
     labels = torch.as_tensor(classes).long().repeat_interleave(args.per_class)
-    images, labels = draw_samples(model, labels, args.steps, args.seed, args.batch_size, partial,
-                                  sampler=args.sampler, eta=args.eta,
-                                  guidance_scale=args.guidance_scale)
+    found = draw_own_chunks(model, labels, args.steps, args.seed, args.batch_size, partial, rank,
+                            world_size, sampler=args.sampler, eta=args.eta,
+                            guidance_scale=args.guidance_scale)
+    barrier()
+    if rank != 0:
+        return
+    num_chunks = len(labels.split(args.batch_size))
+    images, labels = collect_chunks(partial, num_chunks)
 
     np.savez(stem + '.npz', images, labels)  # arr_0, arr_1: the layout ADM's evaluator reads
     rows = min(args.grid_rows, args.per_class)
@@ -179,8 +231,9 @@ def main(argv=None):
     grid = torch.from_numpy(images[keep]).permute(0, 3, 1, 2).float() / 127.5 - 1
     sample_grid(grid, rows=rows).save(args.out)
     partial.remove()
+    resumed = f', {found} of {num_chunks} chunks resumed' if found else ''
     print(f'{len(labels)} samples of classes {classes} ({args.steps} {args.sampler} steps, '
-          f'guidance {args.guidance_scale}) -> '
+          f'guidance {args.guidance_scale}, {world_size} process(es){resumed}) -> '
           f'{stem}.npz, grid {args.out}')
 
 

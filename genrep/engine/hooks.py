@@ -1,6 +1,6 @@
 """Hooks of GenRep: the semantic EMA denoiser (Sec. 3.3) and the evaluation of its generation."""
 import os.path as osp
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -79,7 +79,9 @@ class GenerationEvalHook(Hook):
     first ``grid_rows`` samples of each class is written to ``<work_dir>/<grid_file>``.
 
     Args:
-        metric: config of the generation metric.
+        metric: config of the generation metric, or a list of them (each scores the same
+            samples; e.g. a second ``GenerationMetric`` in another feature space with fewer real
+            images); their keys must differ.
         samples_per_class: samples drawn per class.
         num_steps: respaced reverse steps.
         batch_size: samples per reverse chain.
@@ -94,7 +96,7 @@ class GenerationEvalHook(Hook):
     priority = 'HIGHEST'
 
     def __init__(self,
-                 metric: dict,
+                 metric: Union[dict, Sequence[dict]],
                  samples_per_class: int = 100,
                  num_steps: int = 50,
                  batch_size: int = 250,
@@ -104,7 +106,7 @@ class GenerationEvalHook(Hook):
                  on_val: bool = False,
                  sampling: Optional[dict] = None,
                  classes: Optional[Sequence[int]] = None):
-        self.metric_cfg = metric
+        self.metric_cfgs = [metric] if isinstance(metric, dict) else list(metric)
         self.classes = None if classes is None else list(classes)
         self.sampling = dict(sampling or {})
         unknown = set(self.sampling) - {'sampler', 'eta', 'guidance_scale'}
@@ -138,10 +140,17 @@ class GenerationEvalHook(Hook):
         model.eval()
         images, labels = self.generate(model)
         model.train(was_training)
-        metric = METRICS.build({'_scope_': 'genrep', **self.metric_cfg})
-        metric.process(None, [dict(fake_img=img, gt_label=int(label))
-                              for img, label in zip(images, labels)])
-        scores = metric.evaluate(len(images))
+        samples = [dict(fake_img=img, gt_label=int(label)) for img, label in zip(images, labels)]
+        scores = {}
+        for cfg in self.metric_cfgs:
+            metric = METRICS.build({'_scope_': 'genrep', **cfg})
+            metric.process(None, samples)
+            new = metric.evaluate(len(images))
+            clash = set(new) & set(scores)
+            if clash:
+                raise KeyError(f'GenerationEvalHook: metrics {sorted(clash)} reported twice; '
+                               'give the metrics different feature spaces or prefixes')
+            scores.update(new)
         runner.logger.info('generation: ' + ', '.join(f'{k}: {v:.4f}' for k, v in scores.items()))
         if metrics is not None:
             metrics.update(scores)

@@ -393,3 +393,33 @@ def test_teacher_applies_the_models_reverse_step_adjustment():
     ) > 1e-4
     assert not torch.allclose(adjusted.generative_distillation(inputs, scores),
                               plain.generative_distillation(inputs, scores))
+
+
+def test_generation_eval_hook_scores_the_same_samples_with_each_metric(tmp_path):
+    """A list of metrics: each scores the same samples (two prefixes here); a key reported by two
+    metrics is refused."""
+    from data_fixtures import write_fashion_mnist
+    from genrep.engine import GenerationEvalHook
+    from genrep.evaluation.metrics import FashionMNISTFeatureNet, save_feature_net
+
+    torch.manual_seed(0)
+    net_path = str(tmp_path / 'net.pth')
+    save_feature_net(FashionMNISTFeatureNet(), net_path, 0.0)
+    data = write_fashion_mnist(tmp_path / 'data', num_train=40, num_test=8)
+    metric = dict(type='GenerationMetric', feature_net=net_path, is_splits=2,
+                  real_dataset=dict(type='genrep.FashionMNIST', data_root=str(data)))
+    perception = perception_cfg()
+    perception['backbone']['denoiser']['config']['sample_size'] = 32
+    runner = SimpleNamespace(model=build(2, perception=perception), work_dir=str(tmp_path),
+                             logger=SimpleNamespace(info=lambda message: None),
+                             test_loop=SimpleNamespace())
+    hook = GenerationEvalHook(metric=[metric, dict(metric, prefix='again')], samples_per_class=2,
+                              num_steps=2, grid_file=None)
+    metrics = {}
+    hook.after_test_epoch(runner, metrics)
+    for key in ('fid', 'is', 'cas'):
+        assert metrics[f'again/{key}'] == pytest.approx(metrics[f'generation/{key}'])
+    twice = GenerationEvalHook(metric=[metric, metric], samples_per_class=2, num_steps=2,
+                               grid_file=None)
+    with pytest.raises(KeyError, match='reported twice'):
+        twice.after_test_epoch(runner, {})

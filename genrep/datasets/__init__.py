@@ -1,4 +1,5 @@
 """Datasets the OpenMMLab toolkits lack, registered in ``genrep.registry.DATASETS``."""
+from .celebahq import CelebAHQ
 from .fashion_mnist import FashionMNIST
 from .nyuv2_split import NYUv2SplitDataset
 from .objectnet import ObjectNet
@@ -6,5 +7,6 @@ from .scenes_depth import ScenesDepthDataset
 from .scenes_seg import ScenesSegDataset
 
 __all__ = [
-    'FashionMNIST', 'NYUv2SplitDataset', 'ObjectNet', 'ScenesDepthDataset', 'ScenesSegDataset'
+    'CelebAHQ', 'FashionMNIST', 'NYUv2SplitDataset', 'ObjectNet', 'ScenesDepthDataset',
+    'ScenesSegDataset'
 ]

@@ -244,12 +244,31 @@ class UNet2DDenoiser(_UNetFeatures, DiffusersDenoiser):
     Class conditioning uses the model's ``nn.Embedding`` class table (``num_class_embeds`` rows,
     ``class_embed_type=None``); its last row is the null class, so a model for ``K`` classes has
     ``num_class_embeds = K + 1``.
+
+    Args:
+        num_classes: for an unconditional checkpoint (no class table: the LDMs of CelebA-HQ and
+            LSUN-Churches), the ``K`` classes of a table added to it, as UNet2DModel's own
+            ``__init__`` builds it for ``num_class_embeds = K + 1`` (added to the time embedding),
+            but zero-initialised, so the model starts as the unconditional one for every class
+            and the null class. ``None``: the checkpoint's table.
+        **kwargs: those of :class:`DiffusersDenoiser`.
     """
     model_cls = UNet2DModel
 
-    def __init__(self, **kwargs):
+    def __init__(self, num_classes: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
         cfg = self.model.config
+        if num_classes is not None:
+            if cfg.num_class_embeds is not None or cfg.class_embed_type is not None:
+                raise ValueError(
+                    f'UNet2DDenoiser: num_classes={num_classes} adds a class table to an '
+                    f'unconditional UNet2DModel, but this one has one (num_class_embeds='
+                    f'{cfg.num_class_embeds}, class_embed_type={cfg.class_embed_type!r})')
+            time_embed_dim = self.model.time_embedding.linear_2.out_features
+            self.model.class_embedding = nn.Embedding(num_classes + 1, time_embed_dim)
+            nn.init.zeros_(self.model.class_embedding.weight)
+            self.model.register_to_config(num_class_embeds=num_classes + 1)
+            cfg = self.model.config
         if cfg.num_class_embeds is None or cfg.class_embed_type is not None:
             raise ValueError(
                 'UNet2DDenoiser needs a class-conditional UNet2DModel: set num_class_embeds = '

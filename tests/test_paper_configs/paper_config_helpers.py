@@ -404,3 +404,66 @@ def write_objectnet(data_root):
     with open(osp.join(data_root, 'mappings', 'objectnet_to_imagenet_1k.json'), 'w') as f:
         json.dump(overlap, f)
     return {folders[k]: counts[k] for k in folders if folders[k] in overlap}
+
+
+WNIDS = ['n01440764', 'n01443537', 'n01484850']
+
+
+def write_imagenet(root, per_class=2, size=(40, 36), seed=0):
+    """A few JPEGs of 3 classes in mmpretrain's ImageNet layout, labels 0, 1, 2 in meta/*.txt."""
+    import mmcv
+    rng = np.random.default_rng(seed)
+    lines = {'train': [], 'val': []}
+    for label, wnid in enumerate(WNIDS):
+        colour = rng.integers(0, 256, 3)
+        for k in range(per_class):
+            image = np.clip(colour + rng.integers(-30, 30, (*size, 3)), 0, 255).astype(np.uint8)
+            name = f'{wnid}/{wnid}_{k}.JPEG'
+            mmcv.imwrite(image, osp.join(root, 'train', name))
+            lines['train'].append(f'{name} {label}')
+            val_name = f'ILSVRC2012_val_{label * per_class + k + 1:08d}.JPEG'
+            mmcv.imwrite(image[::-1].copy(), osp.join(root, 'val', val_name))
+            lines['val'].append(f'{val_name} {label}')
+    os.makedirs(osp.join(root, 'meta'), exist_ok=True)
+    for split, split_lines in lines.items():
+        with open(osp.join(root, 'meta', f'{split}.txt'), 'w') as f:
+            f.write('\n'.join(split_lines) + '\n')
+
+
+def shrink_generation_config(cfg: Config, tmp_path, extra=None) -> Config:
+    """A generation config (an ImageNet-style classifier around GenRep with a GenerationEvalHook)
+    at CPU size, as --cfg-options would make it: CROP-pixel images, batches of 2, two
+    iterations, no workers; the hook draws 3 samples of 2 steps for each of its classes (classes
+    0 and 2 where the config names none) and scores them in MobileNetV2 space against 6 training
+    images."""
+    pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='ResizeEdge', scale=CROP, edge='short', backend='pillow',
+             interpolation='bicubic'),
+        dict(type='CenterCrop', crop_size=CROP),
+        dict(type='PackInputs'),
+    ]
+    options = {
+        'train_dataloader.batch_size': 2,
+        'train_dataloader.dataset.pipeline': pipeline[:3] + [
+            dict(type='RandomFlip', prob=0.5, direction='horizontal'), pipeline[3]],
+        'test_dataloader.dataset.pipeline': pipeline,
+        'val_dataloader.dataset.pipeline': pipeline,
+        'train_cfg.max_iters': 2,
+        'default_hooks.logger.interval': 1,
+        'randomness.seed': 0,
+    }
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        options[f'{loader}.num_workers'] = 0
+        options[f'{loader}.persistent_workers'] = False
+    cfg.merge_from_dict(options)
+    for hook in cfg.custom_hooks:
+        if hook['type'] == 'genrep.GenerationEvalHook':
+            hook.update(classes=hook.get('classes') or [0, 2], samples_per_class=3, num_steps=2,
+                        batch_size=6)
+            hook['metric'].update(features=['mobilenet_v2'], num_real=6, prc_num_real=6,
+                                  is_splits=2, real_stats_dir=str(tmp_path / 'real_stats'),
+                                  inception_weights=None)
+            hook['metric']['real_dataset']['pipeline'] = pipeline
+    cfg.merge_from_dict(extra or {})
+    return cfg

@@ -4,78 +4,25 @@ in mmpretrain's ImageNet layout (train/<wnid>/*.JPEG, val/*.JPEG, meta/{train,va
 top-1 / top-5 and, from the same checkpoint, the generation metrics of guided class-conditional
 samples (in MobileNetV2 space here: the Inception weights are not on this machine)."""
 import math
-import os
 import os.path as osp
 
-import numpy as np
 import pytest
 import torch
-from paper_config_helpers import CROP, TINY_VAE_FACTOR, build_runner, config_path
+from paper_config_helpers import (CROP, TINY_VAE_FACTOR, build_runner, config_path,
+                                  shrink_generation_config, write_imagenet)
 
 from mmengine.config import Config
 
 DATA_ROOT = 'data/imagenet'
-WNIDS = ['n01440764', 'n01443537', 'n01484850']
-
-
-def write_imagenet(root, per_class=2, size=(40, 36), seed=0):
-    """A few JPEGs of 3 classes in mmpretrain's ImageNet layout, labels 0, 1, 2 in meta/*.txt."""
-    import mmcv
-    rng = np.random.default_rng(seed)
-    lines = {'train': [], 'val': []}
-    for label, wnid in enumerate(WNIDS):
-        colour = rng.integers(0, 256, 3)
-        for k in range(per_class):
-            image = np.clip(colour + rng.integers(-30, 30, (*size, 3)), 0, 255).astype(np.uint8)
-            name = f'{wnid}/{wnid}_{k}.JPEG'
-            mmcv.imwrite(image, osp.join(root, 'train', name))
-            lines['train'].append(f'{name} {label}')
-            val_name = f'ILSVRC2012_val_{label * per_class + k + 1:08d}.JPEG'
-            mmcv.imwrite(image[::-1].copy(), osp.join(root, 'val', val_name))
-            lines['val'].append(f'{val_name} {label}')
-    os.makedirs(osp.join(root, 'meta'), exist_ok=True)
-    for split, split_lines in lines.items():
-        with open(osp.join(root, 'meta', f'{split}.txt'), 'w') as f:
-            f.write('\n'.join(split_lines) + '\n')
 
 
 def tiny(name, tmp_path, extra=None):
     from paper_config_helpers import write_dit_checkpoint
     write_dit_checkpoint('checkpoints/DiT-XL-2-256', sample_size=CROP // TINY_VAE_FACTOR)
     cfg = Config.fromfile(config_path(name))
-    pipeline = [
-        dict(type='LoadImageFromFile'),
-        dict(type='ResizeEdge', scale=CROP, edge='short', backend='pillow',
-             interpolation='bicubic'),
-        dict(type='CenterCrop', crop_size=CROP),
-        dict(type='PackInputs'),
-    ]
-    options = {
-        'model.perception.head.in_channels': 16,  # the tiny DiT's width
-        'train_dataloader.batch_size': 2,
-        'train_dataloader.dataset.pipeline': pipeline[:3] + [
-            dict(type='RandomFlip', prob=0.5, direction='horizontal'), pipeline[3]],
-        'test_dataloader.dataset.pipeline': pipeline,
-        'val_dataloader.dataset.pipeline': pipeline,
-        'train_cfg.max_iters': 2,
-        'default_hooks.logger.interval': 1,
-        'randomness.seed': 0,
-    }
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        options[f'{loader}.num_workers'] = 0
-        options[f'{loader}.persistent_workers'] = False
-    cfg.merge_from_dict(options)
-    # The generation test from the same checkpoint, shrunk: 2 classes x 3 guided samples of 2
-    # steps, scored in MobileNetV2 space against 6 training images.
-    for hook in cfg.custom_hooks:
-        if hook['type'] == 'genrep.GenerationEvalHook':
-            hook.update(classes=[0, 2], samples_per_class=3, num_steps=2, batch_size=6)
-            hook['metric'].update(features=['mobilenet_v2'], num_real=6, prc_num_real=6,
-                                  is_splits=2, real_stats_dir=str(tmp_path / 'real_stats'),
-                                  inception_weights=None)
-            hook['metric']['real_dataset']['pipeline'] = pipeline
-    cfg.merge_from_dict(extra or {})
-    return cfg
+    # the tiny DiT's width
+    return shrink_generation_config(cfg, tmp_path, {'model.perception.head.in_channels': 16,
+                                                    **(extra or {})})
 
 
 @pytest.fixture

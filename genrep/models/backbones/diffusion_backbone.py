@@ -9,7 +9,7 @@ GenRep can hold a reference to the very same module.
 from typing import Optional, Sequence, Tuple
 
 import torch
-from diffusers import AutoencoderKL
+from diffusers import AutoencoderKL, VQModel
 from mmengine.model import BaseModule
 from torch import Tensor
 
@@ -34,6 +34,22 @@ def class_prompt_context(denoiser: dict, class_prompts: dict) -> Tensor:
     return encode_class_prompts(class_prompts['pretrained'], names, **extra)
 
 
+FIRST_STAGES = {'AutoencoderKL': AutoencoderKL, 'VQModel': VQModel}
+
+
+def build_first_stage(type: str = 'AutoencoderKL', scaling_factor: Optional[float] = None,
+                      **build_args):
+    """The diffusers first stage of ``DiffusionBackbone``'s ``vae`` config (its docstring)."""
+    if type not in FIRST_STAGES:
+        raise KeyError(f'DiffusionBackbone: vae.type={type!r}; expected one of '
+                       f'{sorted(FIRST_STAGES)}')
+    model = build_diffusers_model(FIRST_STAGES[type], **build_args)
+    if scaling_factor is not None:
+        # The config is what GenRep.sample reads to undo the scale before decoding.
+        model.register_to_config(scaling_factor=scaling_factor)
+    return model
+
+
 @MODELS.register_module()
 class DiffusionBackbone(BaseModule):
     """Multi-scale decoder features of a diffusers denoiser.
@@ -42,9 +58,14 @@ class DiffusionBackbone(BaseModule):
         denoiser: config of a registered denoiser wrapper (``UNet2DDenoiser``,
             ``UNet2DConditionDenoiser`` or ``DiTDenoiser``), each built ``from_config`` or from a
             local ``pretrained`` directory.
-        vae: optional ``dict(config=...)`` or ``dict(pretrained=..., subfolder=...)`` of a
-            ``diffusers.AutoencoderKL``; images are encoded to ``scaling_factor * mean`` of the latent
-            posterior (deterministic). ``None``: the denoiser works on pixels.
+        vae: optional ``dict(config=...)`` or ``dict(pretrained=..., subfolder=...)`` of the first
+            stage: ``type='AutoencoderKL'`` (default; images are encoded to ``scaling_factor *
+            mean`` of the latent posterior, deterministic) or ``type='VQModel'`` (the VQ-regularised
+            first stage of LDM's VQ models: ``scaling_factor *`` the encoder's unquantised output,
+            what LDM's VQModelInterface.encode returns; decoding quantises, as LDM's does), and
+            optionally ``scaling_factor``, which replaces the checkpoint's (LDM's VQ models use 1,
+            while diffusers' VQModel config defaults to 0.18215). ``None``: the denoiser works on
+            pixels.
         timestep: diffusion timestep of the perception pass.
         out_indices: which of the denoiser's features (in increasing-stride order) to return.
         freeze_vae: keep the VAE frozen and in eval mode (it is never trained by GenRep).
@@ -74,7 +95,7 @@ class DiffusionBackbone(BaseModule):
             denoiser = dict(denoiser, class_context=class_prompt_context(denoiser, class_prompts))
         # Built in genrep's scope, whatever the default scope of the enclosing config.
         self.denoiser: DiffusersDenoiser = MODELS.build({'_scope_': 'genrep', **denoiser})
-        self.vae = build_diffusers_model(AutoencoderKL, **vae) if vae is not None else None
+        self.vae = build_first_stage(**vae) if vae is not None else None
         self.freeze_vae = freeze_vae
         if self.vae is not None and freeze_vae:
             self.vae.requires_grad_(False).eval()
@@ -111,7 +132,9 @@ class DiffusionBackbone(BaseModule):
         if self.vae is None:
             return images
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_vae):
-            latents = self.vae.encode(images).latent_dist.mean
+            encoded = self.vae.encode(images)
+            latents = (encoded.latents if isinstance(self.vae, VQModel) else
+                       encoded.latent_dist.mean)
         return latents * self.vae.config.scaling_factor
 
     def forward(self, images: Tensor, class_labels: Optional[Tensor] = None) -> Tuple[Tensor, ...]:

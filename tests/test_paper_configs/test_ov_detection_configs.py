@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from paper_config_helpers import (build_runner, config_path, write_coco, write_lvis,
+from paper_config_helpers import (CROP, TINY_VAE_FACTOR, build_runner, config_path,
+                                  write_coco, write_dit_checkpoint, write_lvis,
                                   write_sd_checkpoint)
 
 from conftest import REPO_ROOT
@@ -296,10 +297,60 @@ def test_ov_coco_ldm_genrep_stage1_distils_regions(ov_coco_workdir):
 
 
 @pytest.mark.slow
-def test_ov_lvis_ldm_trains_without_rare_boxes_and_lvis_eval_agrees(tmp_path, monkeypatch):
-    """OV-LVIS: the training file has no box of a rare class (the converter's output), the
-    test runs on all 1203 names, and LVISMetric's AP / APr / APc / APf equal lvis' LVISEval on
-    the same predictions."""
+def test_ov_coco_dino_ldm_genrep_stage1_distils_matched_queries(ov_coco_workdir):
+    """Region L_gen_distil on DINO: the student's regions are the matched queries of the last
+    decoder layer and the ground-truth boxes they are matched to."""
+    extra = {
+        'model.posterior.schedule.num_inference_steps': 4,
+        'model.posterior.burn_in': 1,
+        'model.posterior.thinning': 1,
+        'model.num_candidates': 3,
+    }
+    cfg = load_tiny_ov('ov_coco_dino_ldm_genrep_stage1.py', 'model.perception',
+                       str(ov_coco_workdir / 'text_cache'), shrink=tiny_dino)
+    cfg.merge_from_dict(extra)
+    runner = build_runner(cfg, str(ov_coco_workdir / 'work'))
+    model = runner.model
+    assert type(model.task).__name__ == 'QueryDetectionAdapter'
+    assert type(model.perception).__name__ == 'DINO'
+    trainable = model.set_trainable(cfg.model.trainable)
+    assert any('.attn1.' in n for n in trainable)
+    for part in ('neck', 'encoder', 'decoder', 'bbox_head', 'query_embedding'):
+        assert any(n.startswith(f'perception.{part}.') for n in trainable), part
+    assert not any('resnets' in n or '.vae.' in n for n in trainable)
+
+    runner.train()
+    distil = runner.message_hub.get_scalar('train/percept_loss_gen_distil').current()
+    assert math.isfinite(distil) and distil >= 0
+    assert math.isfinite(runner.message_hub.get_scalar('train/percept_loss_cls').current())
+    # the student's regions (after training: weights initialised and loaded): one per
+    # ground-truth box of the batch, at that box
+    model.train()
+    train = runner.train_dataloader
+    batch = train.collate_fn([train.dataset[0], train.dataset[1]])
+    data = model.data_preprocessor(batch, True)
+    out = model.task.forward_train(model.perception, data['inputs'], data['data_samples'],
+                                   with_scores=True)
+    scores = out.scores
+    boxes = [s.gt_instances.bboxes for s in data['data_samples']]
+    assert scores.granularity == 'region' and scores.logits.shape[1] == 48
+    assert len(scores.labels) == sum(len(b) for b in boxes) and bool(scores.valid.all())
+    for image, image_boxes in enumerate(boxes):
+        regions = scores.rois[scores.rois[:, 0] == image, 1:]
+        for box in image_boxes:
+            assert torch.isclose(regions, box, atol=1e-3).all(1).any()
+    assert scores.logits.requires_grad
+    assert set(out.losses) >= {'loss_cls', 'loss_bbox', 'loss_iou', 'enc_loss_cls',
+                               'dn_loss_cls'}
+
+    metrics = runner.test()
+    assert 0 <= metrics['coco/bbox_mAP_50'] <= 1 and 'coco/novel_ap50' in metrics
+
+
+@pytest.fixture
+def ov_lvis_workdir(tmp_path, monkeypatch):
+    """A tiny LVIS v1 (two rare, one common, one frequent class present) with the rare
+    annotations removed from training by lvis_remove_rare.py, and the tiny SD and CLIP."""
     from mmdet.datasets import LVISV1Dataset
     monkeypatch.chdir(tmp_path)
     names = LVISV1Dataset.METAINFO['classes']
@@ -315,19 +366,12 @@ def test_ov_lvis_ldm_trains_without_rare_boxes_and_lvis_eval_agrees(tmp_path, mo
     tool.main(['--data-root', 'data/lvis_v1'])
     write_sd_checkpoint('checkpoints/stable-diffusion-v1-5')
     write_tiny_clip('checkpoints/clip-vit-base-patch16', projection_dim=CLIP_DIM)
+    return tmp_path
 
-    cfg = load_tiny_ov('ov_lvis_ldm.py', 'model', str(tmp_path / 'text_cache'))
-    runner = build_runner(cfg, str(tmp_path / 'work'))
-    head = runner.model.roi_head.bbox_head
-    assert head.num_classes == 1203 and runner.model.backbone.denoiser.num_classes == 1203
-    train = runner.train_dataloader.dataset
-    labels = {i['bbox_label'] for k in range(len(train))
-              for i in train.get_data_info(k)['instances']}
-    assert labels == {1, 2}  # the common and frequent classes; the rare 0 and 3 are gone
-    runner.train()
-    assert math.isfinite(runner.message_hub.get_scalar('train/loss_cls').current())
-    metrics = runner.test()
 
+def assert_lvis_test(metrics):
+    """LVISMetric's AP / APr / APc / APf / AP50 equal lvis' LVISEval on the written
+    predictions."""
     from lvis import LVIS, LVISEval, LVISResults
     gt = LVIS('data/lvis_v1/annotations/lvis_v1_val.json')
     evaluator = LVISEval(gt, LVISResults(gt, 'work/predictions.bbox.json'), 'bbox')
@@ -336,3 +380,81 @@ def test_ov_lvis_ldm_trains_without_rare_boxes_and_lvis_eval_agrees(tmp_path, mo
     for key in ('AP', 'APr', 'APc', 'APf', 'AP50'):
         assert metrics[f'lvis/bbox_{key}'] == pytest.approx(round(float(expected[key]), 3),
                                                             abs=1e-9), key
+
+
+@pytest.mark.slow
+def test_ov_lvis_ldm_trains_without_rare_boxes_and_lvis_eval_agrees(ov_lvis_workdir):
+    """OV-LVIS: the training file has no box of a rare class (the converter's output), the
+    test runs on all 1203 names, and LVISMetric's AP / APr / APc / APf equal lvis' LVISEval on
+    the same predictions."""
+    cfg = load_tiny_ov('ov_lvis_ldm.py', 'model', str(ov_lvis_workdir / 'text_cache'))
+    runner = build_runner(cfg, str(ov_lvis_workdir / 'work'))
+    head = runner.model.roi_head.bbox_head
+    assert head.num_classes == 1203 and runner.model.backbone.denoiser.num_classes == 1203
+    train = runner.train_dataloader.dataset
+    labels = {i['bbox_label'] for k in range(len(train))
+              for i in train.get_data_info(k)['instances']}
+    assert labels == {1, 2}  # the common and frequent classes; the rare 0 and 3 are gone
+    runner.train()
+    assert math.isfinite(runner.message_hub.get_scalar('train/loss_cls').current())
+    assert_lvis_test(runner.test())
+
+
+def tiny_dit_detector(prefix: str, cache_dir: str) -> dict:
+    """The tiny Faster R-CNN on the tiny DiT (4 blocks of width 16, patch 2, over the tiny VAE:
+    features at strides 2, 4, 8, 16): images resized into its native CROP x CROP input and the
+    batch padded to it."""
+    return {
+        **tiny_detector(prefix, cache_dir),
+        **tiny_data(scale=(CROP, CROP)),
+        f'{prefix}.data_preprocessor.pad_size_divisor': CROP,
+        f'{prefix}.neck.in_channels': [16] * 4,
+    }
+
+
+def record_dit_grids(model):
+    """The token grids of every DiT forward, appended as the DiT's position embedding sees them."""
+    grids = []
+    dit = model.backbone.denoiser.model
+    assert type(dit).__name__ == 'DiTTransformer2DModel'
+    dit.pos_embed.register_forward_pre_hook(lambda _m, args: grids.append(args[0].shape[-2:]))
+    return grids
+
+
+def test_ov_coco_dit_runs_on_its_native_token_grid(ov_coco_workdir):
+    """ov_coco_dit.py: the OV Faster R-CNN on a DiT; every forward, train and test, sees the
+    DiT's own sample_size, and novel names are scored at test."""
+    sample_size = CROP // TINY_VAE_FACTOR
+    write_dit_checkpoint('checkpoints/DiT-XL-2-512', sample_size=sample_size)
+    cfg = load_tiny_ov('ov_coco_dit.py', 'model', str(ov_coco_workdir / 'text_cache'),
+                       shrink=tiny_dit_detector)
+    assert cfg.dit_image_size == 8 * cfg.dit_sample_size == 512
+    assert cfg.model.data_preprocessor.pad_size_divisor == CROP
+    runner = build_runner(cfg, str(ov_coco_workdir / 'work'))
+    model = runner.model
+    assert type(model.roi_head.bbox_head).__name__ == 'OpenVocabBBoxHead'
+    grids = record_dit_grids(model)
+    runner.train()
+    assert runner.iter == 2
+    for name in ('loss_rpn_cls', 'loss_cls', 'loss_bbox'):
+        assert math.isfinite(runner.message_hub.get_scalar(f'train/{name}').current())
+    metrics = runner.test()
+    assert model.roi_head.bbox_head.num_classes == 65
+    assert_ov_coco_test(cfg, metrics)
+    assert len(grids) == 2 + len(VAL_IMAGES)
+    assert all(tuple(g) == (sample_size, sample_size) for g in grids)
+
+
+@pytest.mark.slow
+def test_ov_lvis_dit_trains_and_lvis_eval_agrees(ov_lvis_workdir):
+    sample_size = CROP // TINY_VAE_FACTOR
+    write_dit_checkpoint('checkpoints/DiT-XL-2-512', sample_size=sample_size)
+    cfg = load_tiny_ov('ov_lvis_dit.py', 'model', str(ov_lvis_workdir / 'text_cache'),
+                       shrink=tiny_dit_detector)
+    runner = build_runner(cfg, str(ov_lvis_workdir / 'work'))
+    assert runner.model.roi_head.bbox_head.num_classes == 1203
+    grids = record_dit_grids(runner.model)
+    runner.train()
+    assert math.isfinite(runner.message_hub.get_scalar('train/loss_cls').current())
+    assert_lvis_test(runner.test())
+    assert all(tuple(g) == (sample_size, sample_size) for g in grids)

@@ -5,7 +5,6 @@ CelebA-HQ's LDM-4 and + AutoencoderKL for LSUN-Churches' LDM-KL-8), train two it
 images in each dataset's real layout, and the GenRep stage-2 configs test one checkpoint for both
 tasks: accuracy and the generation metrics (MobileNetV2 space: no Inception weights here)."""
 import math
-import os
 import os.path as osp
 
 import numpy as np
@@ -133,7 +132,6 @@ def test_imagenet256_ldm_trains(in_tmp):
     assert math.isfinite(runner.message_hub.get_scalar('train/genera_loss_diffusion').current())
 
 
-@pytest.mark.slow
 def test_imagenet256_ldm_genrep_stage2_one_checkpoint_both_tasks(in_tmp):
     write_imagenet('data/imagenet')
     write_ldm_checkpoint('checkpoints/ldm-cin256-f8', True, 'vq', 4)

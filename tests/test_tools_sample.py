@@ -86,6 +86,21 @@ def test_class_out_of_range_from_the_command_line(repo_root, checkpoint, tmp_pat
     assert not (tmp_path / 'g.npz').exists()
 
 
+def test_unconditional_draws_the_null_class(repo_root, model, checkpoint, tmp_path, tool,
+                                             capsys):
+    null = model.denoiser.null_class_id
+    proc = run_tool(repo_root, 'sample.py', CONFIG, str(checkpoint), '--out',
+                    str(tmp_path / 'u.png'), '--unconditional', '--per-class', '3', '--steps', '2')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    drawn = np.load(tmp_path / 'u.npz')
+    assert drawn['arr_0'].shape == (3, 32, 32, 1) and drawn['arr_1'].tolist() == [null] * 3
+    for argv, message in ((['--classes', '1'], 'leave out --classes'),
+                          (['--guidance-scale', '2'], '--unconditional draws none')):
+        with pytest.raises(SystemExit):
+            tool.parse_args([CONFIG, str(checkpoint), '--unconditional', *argv])
+        assert message in capsys.readouterr().err.strip().splitlines()[-1]
+
+
 class Interrupted(Exception):
     pass
 

@@ -1,7 +1,7 @@
 """Draw class-conditional samples from a GenRep checkpoint: the same weights that serve perception.
 
     python tools/sample.py CONFIG CHECKPOINT [--out grid.png] [--per-class 8] [--steps 50]
-        [--classes 1 4 7] [--batch-size 250] [--seed 0] [--grid-rows 8]
+        [--classes 1 4 7 | --unconditional] [--batch-size 250] [--seed 0] [--grid-rows 8]
     tools/dist_sample.sh CONFIG CHECKPOINT GPUS [the same options]
 
 Writes, next to the grid ``--out`` (PNG: a column per class, ``--grid-rows`` rows), the samples in
@@ -51,6 +51,9 @@ def parse_args(argv=None):
                         help='the sample grid (PNG); the .npz is written beside it')
     parser.add_argument('--per-class', type=int, default=8, help='samples per class')
     parser.add_argument('--classes', type=int, nargs='+', help='classes (default: all)')
+    parser.add_argument('--unconditional', action='store_true',
+                        help='draw the null class (an unconditional model, e.g. CelebA-HQ or '
+                        'LSUN LDMs); --per-class samples in all')
     parser.add_argument('--steps', type=int, default=50, help='respaced reverse steps')
     parser.add_argument('--batch-size', type=int, default=250,
                         help='samples per reverse chain (and per resumable chunk)')
@@ -79,6 +82,11 @@ def parse_args(argv=None):
         parser.error(f'--guidance-scale must be >= 0, got {args.guidance_scale}')
     if not args.out.lower().endswith('.png'):
         parser.error(f'--out {args.out!r}: the grid is a .png file')
+    if args.unconditional and args.classes is not None:
+        parser.error('--unconditional draws the null class; leave out --classes')
+    if args.unconditional and args.guidance_scale != 1:
+        parser.error(f'--guidance-scale {args.guidance_scale}: guidance steers towards a class, '
+                     'and --unconditional draws none (use 1)')
     return args
 
 
@@ -196,8 +204,11 @@ def main(argv=None):
         raise TypeError(f'{args.config}: model {type(model).__name__} cannot sample; '
                         'tools/sample.py needs a genrep.GenRep model')
     num_classes = model.denoiser.num_classes
-    classes = args.classes if args.classes is not None else list(range(num_classes))
-    check_classes(classes, num_classes, args.config)
+    if args.unconditional:
+        classes = [model.denoiser.null_class_id]
+    else:
+        classes = args.classes if args.classes is not None else list(range(num_classes))
+        check_classes(classes, num_classes, args.config)
 
     stem = osp.splitext(args.out)[0]
     checkpoint = osp.abspath(args.checkpoint)

@@ -2,7 +2,7 @@
 detection) comes from the config, the inferencer from its toolkit (genrep.apis.build_inferencer).
 
     python demo/image_demo.py IMAGE_OR_FOLDER CONFIG CHECKPOINT [--out-dir outputs]
-        [--texts "cat, tree"] [--device cpu] [--batch-size 1]
+        [--texts "cat, tree"] [--device cpu] [--batch-size 1] [--pred-score-thr 0.3]
 
 Writes the drawn predictions (the top class on the image, masks overlaid, a coloured depth map,
 boxes with their names) under ``<out-dir>/vis`` and prints one line per image. ``--texts`` gives
@@ -29,18 +29,21 @@ def parse_args(argv=None):
     parser.add_argument('--texts', help='class names of an open-vocabulary model: "cat, tree"')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--pred-score-thr', type=float, default=0.3,
+                        help='detection: boxes drawn and listed from this score up')
     return parser.parse_args(argv)
 
 
-def summary(task: str, prediction, classes) -> str:
+def summary(task: str, prediction, classes, score_thr: float = 0.3) -> str:
     """One line of a prediction: the top class, the classes in a mask, the depth range, the
     confident boxes."""
     if task == 'classification':
         return f'{prediction["pred_class"]} ({prediction["pred_score"]:.3f})'
     if task == 'detection':
         kept = [(classes[label], score) for label, score in
-                zip(prediction['labels'], prediction['scores']) if score >= 0.3]
-        return f'{len(kept)} boxes >= 0.3: ' + ', '.join(f'{n} {s:.2f}' for n, s in kept[:5])
+                zip(prediction['labels'], prediction['scores']) if score >= score_thr]
+        return (f'{len(kept)} boxes >= {score_thr:g}: ' +
+                ', '.join(f'{n} {s:.2f}' for n, s in kept[:5]))
     values = np.asarray(prediction)
     if task == 'depth':
         return f'depth {values.min():.2f} .. {values.max():.2f}'
@@ -54,13 +57,14 @@ def main(argv=None):
         raise FileNotFoundError(f'inputs {args.inputs!r}: no such image or folder')
     inferencer = build_inferencer(args.config, args.checkpoint, args.device, texts=args.texts)
     task = config_task(inferencer.cfg if hasattr(inferencer, 'cfg') else inferencer.config)
-    result = inferencer(args.inputs, out_dir=args.out_dir, batch_size=args.batch_size)
+    extra = dict(pred_score_thr=args.pred_score_thr) if task == 'detection' else {}
+    result = inferencer(args.inputs, out_dir=args.out_dir, batch_size=args.batch_size, **extra)
     predictions = result['predictions'] if isinstance(result, dict) else result
     if not isinstance(predictions, list):
         predictions = [predictions]
     classes = inferencer.model.dataset_meta['classes']
     for index, prediction in enumerate(predictions):
-        print(f'{index}: {summary(task, prediction, classes)}')
+        print(f'{index}: {summary(task, prediction, classes, args.pred_score_thr)}')
     print(f'{task}: {len(predictions)} images -> {osp.join(args.out_dir, "vis")}')
 
 

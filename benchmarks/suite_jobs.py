@@ -19,8 +19,11 @@ jobs = dict(
         make='main',
         results='work_dirs/fmnist_genrep_stage2/test/*/*.json',
         metrics={'accuracy/top1': 'Top 1 Accuracy', 'calibration/ece': 'ECE',
-                 'generation/fid': 'FID', 'generation/is': 'IS', 'generation/cas': 'CAS'},
-        lower_is_better=['calibration/ece', 'generation/fid'],
+                 'generation/fid': 'FID', 'generation/is': 'IS', 'generation/cas': 'CAS',
+                 'generation/fid_mobilenet_v2': 'FID (MobileNetV2)',
+                 'generation/precision_mobilenet_v2': 'Precision (MobileNetV2)',
+                 'generation/recall_mobilenet_v2': 'Recall (MobileNetV2)'},
+        lower_is_better=['calibration/ece', 'generation/fid', 'generation/fid_mobilenet_v2'],
         log='work_dirs/fmnist_genrep_stage2/*/*.log',
         weights='work_dirs/fmnist_genrep_stage2/epoch_1.pth'),
     perception=dict(

@@ -7,6 +7,8 @@
 # batch 16, Adam 2e-3, weight decay 1e-4).
 _base_ = ['./ov_coco_ldm.py', '../_base_/models/dit_xl2_512_detector.py']
 
+# The local weights every build checks (validate_config) and the tests name: the DiT's, not SD's.
+pretrained = {{_base_.dit_pretrained}}
 model = dict(
     data_preprocessor=dict(pad_size_divisor={{_base_.dit_image_size}}),
     backbone=dict(

@@ -5,6 +5,8 @@
 # (configs/_base_/models/dit_xl2_512_detector.py: the backbone, 512 x 512 inputs, four levels).
 _base_ = ['./ov_lvis_ldm.py', '../_base_/models/dit_xl2_512_detector.py']
 
+# The local weights every build checks (validate_config) and the tests name: the DiT's, not SD's.
+pretrained = {{_base_.dit_pretrained}}
 model = dict(
     data_preprocessor=dict(pad_size_divisor={{_base_.dit_image_size}}),
     backbone=dict(

@@ -53,7 +53,8 @@ def run(*args, timeout=900):
 @pytest.mark.skipif(not osp.isdir(DEBIAN_ROOT), reason=f'{DEBIAN_ROOT} absent')
 def test_genrep_stages_on_real_data(tmp_path):
     """What `make main` runs, shortened, on the real data: stage 0 (60 iterations), stage 1 with
-    the distillation (60), stage 2 (20), then tools/test.py with FID/IS/CAS of 100 samples. The test
+    the distillation (60), stage 2 (20), then tools/test.py with FID/IS/CAS of 100 samples (and
+    FID/IS/P/R in MobileNetV2 space against 100 real images). The test
     reports every metric in its JSON, writes the sample grid and the reliability diagram, and the
     shared denoiser still classifies well above chance."""
     import json
@@ -66,7 +67,9 @@ def test_genrep_stages_on_real_data(tmp_path):
     run('tools/train.py', stage(1), '--work-dir', str(tmp_path / 's1'), '--cfg-options',
         'train_dataloader.dataset.indices=7680', f'load_from={tmp_path / "s0" / "epoch_1.pth"}',
         *test_images)
-    hook = [f'custom_hooks.1.metric.feature_net={net}', 'custom_hooks.1.samples_per_class=10',
+    # The hook's second metric (MobileNetV2 space) against 100 real images, not 2,000.
+    hook = [f'custom_hooks.1.metric.0.feature_net={net}', 'custom_hooks.1.metric.1.num_real=100',
+            'custom_hooks.1.metric.1.prc_num_real=100', 'custom_hooks.1.samples_per_class=10',
             'custom_hooks.1.num_steps=10']
     run('tools/train.py', stage(2), '--work-dir', str(tmp_path / 's2'), '--cfg-options',
         'train_dataloader.dataset.indices=2560', f'load_from={tmp_path / "s1" / "epoch_1.pth"}',
@@ -79,5 +82,7 @@ def test_genrep_stages_on_real_data(tmp_path):
     assert 0.0 <= scores['calibration/ece'] <= 1.0
     assert 0.0 < scores['generation/fid'] < float('inf') and scores['generation/is'] >= 1.0
     assert 0.0 <= scores['generation/cas'] <= 1.0
+    assert 0.0 < scores['generation/fid_mobilenet_v2'] < float('inf')
+    assert 0.0 <= scores['generation/precision_mobilenet_v2'] <= 1.0
     assert (tmp_path / 'test' / 'samples.png').is_file()
     assert list((tmp_path / 'test').glob('*/vis_data/vis_image/reliability_diagram_*.png'))

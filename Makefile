@@ -5,6 +5,15 @@
 PYTHON ?= python3
 # The newest checkpoint of a work dir $(1) (last_checkpoint holds its name).
 last_ckpt = "$(1)/$$(basename "$$(cat $(1)/last_checkpoint)")"
+# A GenRep chain on the scenes: stage 0 of configs $(1)0.py into work_dirs/$(2)0, then each stage of
+# $(3) trained from $(1)<stage>.py into work_dirs/$(2)<stage> and tested there (test/).
+genrep_chain = $(PYTHON) tools/train.py $(1)0.py --work-dir work_dirs/$(2)0 --resume && \
+	for stage in $(3); do \
+		dir=work_dirs/$(2)$$stage; \
+		$(PYTHON) tools/train.py $(1)$$stage.py --work-dir $$dir --resume || exit 1; \
+		$(PYTHON) tools/test.py $(1)$$stage.py $(call last_ckpt,$$dir) \
+			--work-dir $$dir/test || exit 1; \
+	done
 
 .PHONY: install main perception ood scenes scenes-data seg seg-genrep ovseg ovdet depth depth-genrep suite test test-slow
 
@@ -64,13 +73,7 @@ seg: install scenes-data
 # from the same stage-0 denoiser, stage 2 (joint); each tested like `make seg`.
 SEG_GENREP = configs/genrep/scenes_seg_genrep_stage
 seg-genrep: install scenes-data
-	$(PYTHON) tools/train.py $(SEG_GENREP)0.py --work-dir work_dirs/scenes_seg_genrep_stage0 --resume
-	for stage in 1 1_nodistil 2; do \
-		dir=work_dirs/scenes_seg_genrep_stage$$stage; \
-		$(PYTHON) tools/train.py $(SEG_GENREP)$$stage.py --work-dir $$dir --resume || exit 1; \
-		$(PYTHON) tools/test.py $(SEG_GENREP)$$stage.py $(call last_ckpt,$$dir) \
-			--work-dir $$dir/test || exit 1; \
-	done
+	$(call genrep_chain,$(SEG_GENREP),scenes_seg_genrep_stage,1 1_nodistil 2)
 
 # Open-vocabulary segmentation on the scenes: trained on the 42 seen fine categories' names,
 # tested on all 53 (11 unseen) named by MiniLM text embeddings; mIoU over all, seen and unseen
@@ -86,13 +89,7 @@ ovseg: install scenes-data
 # the GenRep chain, stage 0 (generation) then stage 1 with and without the region L_gen_distil.
 OVDET = configs/genrep/scenes_ovdet_genrep_stage
 ovdet: install scenes-data
-	$(PYTHON) tools/train.py $(OVDET)0.py --work-dir work_dirs/scenes_ovdet_genrep_stage0 --resume
-	for stage in 1 1_nodistil; do \
-		dir=work_dirs/scenes_ovdet_genrep_stage$$stage; \
-		$(PYTHON) tools/train.py $(OVDET)$$stage.py --work-dir $$dir --resume || exit 1; \
-		$(PYTHON) tools/test.py $(OVDET)$$stage.py $(call last_ckpt,$$dir) \
-			--work-dir $$dir/test || exit 1; \
-	done
+	$(call genrep_chain,$(OVDET),scenes_ovdet_genrep_stage,1 1_nodistil)
 
 # Monocular depth on the scenes' NYU-layout tree (mmseg DepthEstimator + genrep.BinsDepthHead,
 # DepthMetric; colour depth maps under the test work dir's vis_data/vis_image).
@@ -106,13 +103,7 @@ depth: install scenes-data
 # and without the scene-class L_gen_distil, stage 2; each tested like `make depth`.
 DEPTH_GENREP = configs/genrep/scenes_depth_genrep_stage
 depth-genrep: install scenes-data
-	$(PYTHON) tools/train.py $(DEPTH_GENREP)0.py --work-dir work_dirs/scenes_depth_genrep_stage0 --resume
-	for stage in 1 1_nodistil 2; do \
-		dir=work_dirs/scenes_depth_genrep_stage$$stage; \
-		$(PYTHON) tools/train.py $(DEPTH_GENREP)$$stage.py --work-dir $$dir --resume || exit 1; \
-		$(PYTHON) tools/test.py $(DEPTH_GENREP)$$stage.py $(call last_ckpt,$$dir) \
-			--work-dir $$dir/test || exit 1; \
-	done
+	$(call genrep_chain,$(DEPTH_GENREP),scenes_depth_genrep_stage,1 1_nodistil 2)
 
 # The scenes, written again only when the tool changes (`make scenes` always rewrites them).
 SCENES_DONE = data/scenes/meta/written

@@ -10,6 +10,30 @@
 #   metrics   {key in the result JSON: name in the table and the metafile}
 #   lower_is_better    metric keys where smaller is better (ECE, FID, depth errors)
 #   log, weights       globs of the training log and the checkpoint the metafile points to
+SEG = dict(family='scenes_seg', task='Semantic Segmentation', dataset='Scenes-ADE',
+           metrics={'mIoU': 'mIoU', 'aAcc': 'aAcc'})
+OVSEG = dict(family='scenes_ov_seg', task='Open Vocabulary Semantic Segmentation',
+             dataset='Scenes-COCO-Stuff',
+             metrics={'mIoU': 'mIoU', 'mIoU_seen': 'mIoU (seen)', 'mIoU_unseen': 'mIoU (unseen)'})
+OVDET = dict(family='scenes_ovdet', task='Open Vocabulary Object Detection', dataset='Scenes-COCO',
+             metrics={'coco/bbox_mAP_50': 'AP50', 'coco/base_ap50': 'AP50 (base)',
+                      'coco/novel_ap50': 'AP50 (novel)'})
+DEPTH = dict(family='scenes_depth', task='Depth Estimation', dataset='Scenes-NYU',
+             metrics={'rmse': 'RMSE', 'abs_rel': 'AbsRel', 'd1': 'delta1'},
+             lower_is_better=['rmse', 'abs_rel'])
+
+
+def scenes_job(kind: dict, name: str, make: str) -> dict:
+    """A scenes job whose config is configs/genrep/<name>.py, trained in work_dirs/<name> (by
+    iterations) and tested in work_dirs/<name>/test, the layout of the Makefile's scenes targets."""
+    return dict(kind,
+                config=f'configs/genrep/{name}.py',
+                make=make,
+                results=f'work_dirs/{name}/test/*/*.json',
+                log=f'work_dirs/{name}/*/*.log',
+                weights=f'work_dirs/{name}/iter_*.pth')
+
+
 jobs = dict(
     main=dict(
         family='fmnist_genrep',
@@ -56,66 +80,17 @@ jobs = dict(
         metrics={'accuracy/top1': 'Top 1 Accuracy'},
         log='work_dirs/fmnist_unet_textcls/*/*.log',
         weights='work_dirs/fmnist_unet_textcls/epoch_*.pth'),
-    seg=dict(
-        family='scenes_seg',
-        task='Semantic Segmentation',
-        dataset='Scenes-ADE',
-        config='configs/genrep/scenes_seg_unet.py',
-        make='seg',
-        results='work_dirs/scenes_seg_unet/test/*/*.json',
-        metrics={'mIoU': 'mIoU', 'aAcc': 'aAcc'},
-        log='work_dirs/scenes_seg_unet/*/*.log',
-        weights='work_dirs/scenes_seg_unet/iter_*.pth'),
-    seg_genrep=dict(
-        family='scenes_seg',
-        task='Semantic Segmentation',
-        dataset='Scenes-ADE',
-        config='configs/genrep/scenes_seg_genrep_stage2.py',
-        make='seg-genrep',
-        results='work_dirs/scenes_seg_genrep_stage2/test/*/*.json',
-        metrics={'mIoU': 'mIoU', 'aAcc': 'aAcc'},
-        log='work_dirs/scenes_seg_genrep_stage2/*/*.log',
-        weights='work_dirs/scenes_seg_genrep_stage2/iter_*.pth'),
-    ovseg=dict(
-        family='scenes_ov_seg',
-        task='Open Vocabulary Semantic Segmentation',
-        dataset='Scenes-COCO-Stuff',
-        config='configs/genrep/scenes_ov_seg_unet.py',
-        make='ovseg',
-        results='work_dirs/scenes_ov_seg_unet/test/*/*.json',
-        metrics={'mIoU': 'mIoU', 'mIoU_seen': 'mIoU (seen)', 'mIoU_unseen': 'mIoU (unseen)'},
-        log='work_dirs/scenes_ov_seg_unet/*/*.log',
-        weights='work_dirs/scenes_ov_seg_unet/iter_*.pth'),
-    ovdet=dict(
-        family='scenes_ovdet',
-        task='Open Vocabulary Object Detection',
-        dataset='Scenes-COCO',
-        config='configs/genrep/scenes_ovdet_unet.py',
-        make='ovdet',
-        results='work_dirs/scenes_ovdet_unet/test/*/*.json',
-        metrics={'coco/bbox_mAP_50': 'AP50'},
-        log='work_dirs/scenes_ovdet_unet/*/*.log',
-        weights='work_dirs/scenes_ovdet_unet/iter_*.pth'),
-    depth=dict(
-        family='scenes_depth',
-        task='Depth Estimation',
-        dataset='Scenes-NYU',
-        config='configs/genrep/scenes_depth_unet.py',
-        make='depth',
-        results='work_dirs/scenes_depth_unet/test/*/*.json',
-        metrics={'rmse': 'RMSE', 'abs_rel': 'AbsRel', 'd1': 'delta1'},
-        lower_is_better=['rmse', 'abs_rel'],
-        log='work_dirs/scenes_depth_unet/*/*.log',
-        weights='work_dirs/scenes_depth_unet/iter_*.pth'),
-    depth_genrep=dict(
-        family='scenes_depth',
-        task='Depth Estimation',
-        dataset='Scenes-NYU',
-        config='configs/genrep/scenes_depth_genrep_stage2.py',
-        make='depth-genrep',
-        results='work_dirs/scenes_depth_genrep_stage2/test/*/*.json',
-        metrics={'rmse': 'RMSE', 'abs_rel': 'AbsRel', 'd1': 'delta1'},
-        lower_is_better=['rmse', 'abs_rel'],
-        log='work_dirs/scenes_depth_genrep_stage2/*/*.log',
-        weights='work_dirs/scenes_depth_genrep_stage2/iter_*.pth'),
+    seg=scenes_job(SEG, 'scenes_seg_unet', 'seg'),
+    # A GenRep chain's make target trains and tests every stage; its later entries are then current.
+    seg_genrep_stage1=scenes_job(SEG, 'scenes_seg_genrep_stage1', 'seg-genrep'),
+    seg_genrep_stage1_nodistil=scenes_job(SEG, 'scenes_seg_genrep_stage1_nodistil', 'seg-genrep'),
+    seg_genrep=scenes_job(SEG, 'scenes_seg_genrep_stage2', 'seg-genrep'),
+    ovseg=scenes_job(OVSEG, 'scenes_ov_seg_unet', 'ovseg'),
+    ovdet=scenes_job(OVDET, 'scenes_ovdet_genrep_stage1', 'ovdet'),
+    ovdet_nodistil=scenes_job(OVDET, 'scenes_ovdet_genrep_stage1_nodistil', 'ovdet'),
+    depth=scenes_job(DEPTH, 'scenes_depth_unet', 'depth'),
+    depth_genrep_stage1=scenes_job(DEPTH, 'scenes_depth_genrep_stage1', 'depth-genrep'),
+    depth_genrep_stage1_nodistil=scenes_job(DEPTH, 'scenes_depth_genrep_stage1_nodistil',
+                                            'depth-genrep'),
+    depth_genrep=scenes_job(DEPTH, 'scenes_depth_genrep_stage2', 'depth-genrep'),
 )

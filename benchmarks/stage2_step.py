@@ -10,23 +10,38 @@ The models are the main job's, built from the real configs (``--perception-confi
   summed      stage 2's two losses simply added (one backward, plain OptimWrapper)
   stage2      the GenRep stage-2 step with gradient alignment (GradientAlignOptimWrapper)
 
+and the cost levers of issue 13, each the config's model with options changed:
+
+  stage1_forward   the teacher read as forward-noised components with the geometric mean
+                   (``components='forward', combine='geometric'``): one denoiser call per kept
+                   step instead of the whole chain (2 instead of 6 at the main job's chain)
+  stage2_forward   stage 2 with that teacher
+  stage2_budget    stage 2 with that teacher and the generation loss on the first
+                   ``--generation-images`` images of the batch (``generation_images``)
+
 Variants are timed in interleaved rounds (A, B, C, ..., A, B, C, ...) on the same batch, so that a
 drift of the machine's speed hits all of them alike; each variant's median step time and its spread
-(the interquartile range) are printed, with the ratios of the medians to ``perception``.
+(the interquartile range) are printed, with the ratios of the medians to ``perception`` and the
+teacher's median share of the step (``percept_teacher_time`` of the step's log).
 
     python benchmarks/stage2_step.py [--device cuda] [--batch 128] [--rounds 10]
 """
 import argparse
+import os.path as osp
 import statistics
+import sys
 import time
 
-import torch
-from mmengine.config import Config
-from mmengine.registry import DefaultScope
-from mmpretrain.structures import DataSample
+# The checkout's genrep, not an installed one (as tools/train.py).
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import genrep  # noqa: F401
-from genrep.registry import MODELS, OPTIM_WRAPPERS
+import torch  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+from mmengine.registry import DefaultScope  # noqa: E402
+from mmpretrain.structures import DataSample  # noqa: E402
+
+import genrep  # noqa: F401,E402
+from genrep.registry import MODELS, OPTIM_WRAPPERS  # noqa: E402
 
 CONFIGS = dict(
     perception='configs/genrep/fmnist_unet_cls.py',
@@ -53,7 +68,7 @@ class SummedLosses(torch.nn.Module):
 def build(config: str, device, **model_options):
     """The model and optim wrapper of ``config`` (model options merged into its model)."""
     cfg = Config.fromfile(config)
-    cfg.model.update(model_options)
+    cfg.merge_from_dict(dict(model=model_options))
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         torch.manual_seed(0)
         model = MODELS.build(cfg.model).to(device).train()
@@ -70,28 +85,37 @@ def variants(args, device):
     stage1, stage1_wrapper = build(args.stage1_config, device)
     noteacher, noteacher_wrapper = build(args.stage1_config, device, posterior=None)
     stage2, stage2_wrapper = build(args.stage2_config, device)
+    forward = dict(posterior=dict(components='forward', combine='geometric'))
+    stage1_forward, stage1_forward_wrapper = build(args.stage1_config, device, **forward)
+    stage2_forward, stage2_forward_wrapper = build(args.stage2_config, device, **forward)
+    budget, budget_wrapper = build(args.stage2_config, device, **forward,
+                                   generation_images=args.generation_images)
     summed_model, _ = build(args.stage2_config, device)
     summed_wrapper = OPTIM_WRAPPERS.build(
         dict(plain, optimizer=torch.optim.AdamW(summed_model.parameters(), lr=1e-4)))
     # The semantic EMA copy starts as the unified denoiser, as SemanticEMAHook sets it.
-    for model in (stage2, summed_model):
+    for model in (stage2, summed_model, stage2_forward, budget):
         model.semantic_denoiser.load_state_dict(model.denoiser.state_dict())
     return dict(
         perception=(perception, perception_wrapper),
         stage1=(stage1, stage1_wrapper),
         stage1_noteacher=(noteacher, noteacher_wrapper),
         summed=(SummedLosses(summed_model), summed_wrapper),
-        stage2=(stage2, stage2_wrapper))
+        stage2=(stage2, stage2_wrapper),
+        stage1_forward=(stage1_forward, stage1_forward_wrapper),
+        stage2_forward=(stage2_forward, stage2_forward_wrapper),
+        stage2_budget=(budget, budget_wrapper))
 
 
-def timed_step(model, wrapper, data, device) -> float:
+def timed_step(model, wrapper, data, device):
+    """Seconds of one training step and the teacher's seconds in it (0 without a teacher)."""
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
     start = time.perf_counter()
-    model.train_step(data, wrapper)
+    log_vars = model.train_step(data, wrapper)
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, float(log_vars.get('percept_teacher_time', 0.0))
 
 
 def quartiles(values):
@@ -105,6 +129,8 @@ def main():
     parser.add_argument('--batch', type=int, default=128, help='the main job trains at 128')
     parser.add_argument('--rounds', type=int, default=10, help='timed rounds (after 2 warm-up)')
     parser.add_argument('--only', nargs='+', help='variants to run (default: all)')
+    parser.add_argument('--generation-images', type=int, default=32,
+                        help='generation_images of the stage2_budget variant')
     parser.add_argument('--perception-config', default=CONFIGS['perception'])
     parser.add_argument('--stage1-config', default=CONFIGS['stage1'])
     parser.add_argument('--stage2-config', default=CONFIGS['stage2'])
@@ -121,11 +147,13 @@ def main():
     if args.only:
         runs = {name: runs[name] for name in args.only}
     times = {name: [] for name in runs}
+    shares = {name: [] for name in runs}
     for round_index in range(args.rounds + 2):
         for name, (model, wrapper) in runs.items():
-            seconds = timed_step(model, wrapper, data, device)
+            seconds, teacher = timed_step(model, wrapper, data, device)
             if round_index >= 2:  # warm-up rounds
                 times[name].append(seconds)
+                shares[name].append(teacher / seconds)
 
     threads = torch.get_num_threads()
     print(f'device={device} threads={threads} batch={args.batch} rounds={args.rounds} '
@@ -136,7 +164,7 @@ def main():
         q1, q3 = quartiles(values)
         ratio = f'x{median / base:5.2f} vs perception' if base else ''
         print(f'{name:>17}: median {median * 1e3:8.1f} ms/step  IQR [{q1 * 1e3:7.1f}, '
-              f'{q3 * 1e3:7.1f}]  {ratio}')
+              f'{q3 * 1e3:7.1f}]  {ratio}  teacher {statistics.median(shares[name]):4.0%}')
 
 
 if __name__ == '__main__':

@@ -241,6 +241,9 @@ class ReverseChainPosterior(PosteriorEstimator):
         strength: the fraction of the chain that runs (see ``reverse_chain.reverse_chain``).
         components: 'forward' or 'chain', see above.
         combine: 'geometric' or 'mixture', see above.
+        step_batch: 'forward' components: kept steps per denoiser call (they are independent
+            given the input; ``None``: all S in one call, B K S states, mind the memory at
+            LDM scale). The estimate does not depend on it.
         other args: see :class:`PosteriorEstimator`.
 
     The ``adjust`` hook of the estimate (``DiffusionSchedule.p_sample``'s, ``(mean, log_variance,
@@ -253,7 +256,8 @@ class ReverseChainPosterior(PosteriorEstimator):
     COMBINE = ('geometric', 'mixture')
 
     def __init__(self, schedule, burn_in: int = 50, thinning: int = 2, strength: float = 1.0,
-                 components: str = 'forward', combine: str = 'geometric', **kwargs):
+                 components: str = 'forward', combine: str = 'geometric',
+                 step_batch: Optional[int] = 1, **kwargs):
         super().__init__(schedule, **kwargs)
         # A chain that keeps no step fails here, when the config is built, not at the first call.
         kept_step_indices(chain_length(self.schedule.num_steps, strength), burn_in, thinning)
@@ -268,6 +272,10 @@ class ReverseChainPosterior(PosteriorEstimator):
         self.strength = strength
         self.components = components
         self.combine = combine
+        if step_batch is not None and step_batch < 1:
+            raise ValueError(f'ReverseChainPosterior: step_batch must be >= 1 or None, got '
+                             f'{step_batch}')
+        self.step_batch = step_batch
 
     def num_evaluations(self) -> int:
         """Denoiser calls per (image, class): the steps that run ('chain') or the kept ones."""
@@ -277,9 +285,10 @@ class ReverseChainPosterior(PosteriorEstimator):
         return len(kept_step_indices(num_steps, self.burn_in, self.thinning))
 
     def _log_likelihood(self, denoiser, x0, class_ids, generator, dense, adjust):
-        run = reverse_chain if self.components == 'chain' else forward_noised_steps
-        steps = run(self.schedule, denoiser, x0, class_ids, self.burn_in, self.thinning,
-                    generator, self.class_batch, self.strength, adjust)
+        args = (self.schedule, denoiser, x0, class_ids, self.burn_in, self.thinning, generator,
+                self.class_batch, self.strength, adjust)
+        steps = (reverse_chain(*args) if self.components == 'chain' else
+                 forward_noised_steps(*args, step_batch=self.step_batch))
         inputs = x0.unsqueeze(1).float()
 
         def target(step):

@@ -39,7 +39,7 @@ steps (``DiffusionSchedule.ddim_sample``, no variance to adjust) and classifier-
 (:func:`classifier_free_guidance`); the teacher always reads the ancestral steps of Eq. 1.
 """
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -96,15 +96,15 @@ class ReverseStep:
     state: Optional[Tensor] = None
 
 
-def denoise_classes(denoiser: torch.nn.Module, x_t: Tensor, timestep: int, class_ids: Tensor,
-                    class_batch: Optional[int] = None) -> Tensor:
+def denoise_classes(denoiser: torch.nn.Module, x_t: Tensor, timestep: Union[int, Tensor],
+                    class_ids: Tensor, class_batch: Optional[int] = None) -> Tensor:
     """One denoiser call for every (image, class) pair, ``class_batch`` classes at a time.
 
     Args:
         x_t: [B, K, C, ...] one state per image and class.
-        timestep: the original timestep.
+        timestep: the original timestep, or [K] one per column (several steps in one call).
         class_ids: [B, K] long.
-        class_batch: classes per denoiser call (all K when ``None``).
+        class_batch: classes (columns) per denoiser call (all K when ``None``).
 
     Returns:
         [B, K, C_out, ...] the denoiser output.
@@ -116,7 +116,10 @@ def denoise_classes(denoiser: torch.nn.Module, x_t: Tensor, timestep: int, class
         x_chunk = x_t[:, start:start + step]
         labels = class_ids[:, start:start + step]
         width = labels.shape[1]
-        t = torch.full((batch * width, ), timestep, dtype=torch.long, device=x_t.device)
+        if isinstance(timestep, Tensor):
+            t = timestep[start:start + step].to(x_t.device).long().expand(batch, -1).reshape(-1)
+        else:
+            t = torch.full((batch * width, ), timestep, dtype=torch.long, device=x_t.device)
         out = denoiser(x_chunk.reshape(batch * width, *x_t.shape[2:]), t, labels.reshape(-1))
         outputs.append(out.reshape(batch, width, *out.shape[1:]))
     return torch.cat(outputs, dim=1)
@@ -317,13 +320,17 @@ def forward_noised_steps(schedule: DiffusionSchedule,
                          generator: Generator = None,
                          class_batch: Optional[int] = None,
                          strength: float = 1.0,
-                         adjust: Optional[StepAdjust] = None) -> Iterator[ReverseStep]:
+                         adjust: Optional[StepAdjust] = None,
+                         step_batch: Optional[int] = 1) -> Iterator[ReverseStep]:
     """The reverse kernel p_theta(x_{s-1} | x_s, y) at the kept indices s of the chain, each
     evaluated from x_s = q_sample(x0, s, noise) (the input forward-noised to s) rather than from
-    a free-running chain; the arguments are those of :func:`reverse_chain`.
+    a free-running chain; the other arguments are those of :func:`reverse_chain`.
 
     Noise: one [B, C, ...] draw per kept step (in chain order, noisiest first) for x_s, and one
-    for the step's sample, both shared by the classes of an image. One denoiser call per kept step.
+    for the step's sample, both shared by the classes of an image. The kept steps are independent
+    given x0, so ``step_batch`` of them share one denoiser call (B K ``step_batch`` states;
+    ``None``: all S kept steps at once; ``class_batch`` still bounds the classes x steps per
+    call). The draws and the results do not depend on ``step_batch``.
 
     Yields:
         :class:`ReverseStep` for each kept index, in chain order; ``state`` is x_s.
@@ -339,16 +346,31 @@ def forward_noised_steps(schedule: DiffusionSchedule,
     def draw() -> Tensor:
         return draw_normal(x0.shape, generator, x0.device, x0.dtype)
 
-    for index in kept:
-        timestep = int(schedule.timesteps[index])
-        x_s = schedule.q_sample(x0, index, draw()).unsqueeze(1).expand(chains)
-        output = denoise_classes(denoiser, x_s, timestep, class_ids, class_batch)
-        noise = draw().unsqueeze(1).expand(chains).flatten(0, 1) if index > 0 else None
-        step = schedule.p_sample(output.flatten(0, 1), x_s.flatten(0, 1), index, noise=noise,
-                                 adjust=adjust)
-        yield ReverseStep(index, timestep, step['mean'].reshape(chains),
-                          step['log_variance'].reshape(chains), step['sample'].reshape(chains),
-                          x_s)
+    if step_batch is not None and step_batch < 1:
+        raise ValueError(f'reverse chain: step_batch must be >= 1 or None, got {step_batch}')
+    group = step_batch or len(kept)
+    for first in range(0, len(kept), group):
+        indices = kept[first:first + group]
+        states, noises = [], []
+        for index in indices:  # chain order, as one step at a time would draw them
+            states.append(schedule.q_sample(x0, index, draw()))
+            noises.append(draw() if index > 0 else None)
+        # Columns (step j, class k) -> j K + k: every step's state against every class.
+        columns = torch.stack(states, 1).unsqueeze(2).expand(
+            batch, len(indices), num_classes, *x0.shape[1:]).flatten(1, 2)
+        timesteps = torch.tensor([int(schedule.timesteps[i]) for i in indices])
+        outputs = denoise_classes(denoiser, columns, timesteps.repeat_interleave(num_classes),
+                                  class_ids.repeat(1, len(indices)), class_batch)
+        outputs = outputs.unflatten(1, (len(indices), num_classes))
+        for j, index in enumerate(indices):
+            x_s = states[j].unsqueeze(1).expand(chains)
+            noise = (noises[j].unsqueeze(1).expand(chains).flatten(0, 1)
+                     if noises[j] is not None else None)
+            step = schedule.p_sample(outputs[:, j].flatten(0, 1), x_s.flatten(0, 1), index,
+                                     noise=noise, adjust=adjust)
+            yield ReverseStep(index, int(timesteps[j]), step['mean'].reshape(chains),
+                              step['log_variance'].reshape(chains),
+                              step['sample'].reshape(chains), x_s)
 
 
 def stack_steps(steps: Iterable[ReverseStep]) -> ReverseStep:

@@ -73,6 +73,11 @@ class GenRep(BaseModel):
         distill_images: budget: the teacher is estimated for the first ``distill_images`` images
             of the global batch only (all processes together, :meth:`num_distilled`);
             ``None``: all.
+        generation_images: budget of stages 0 and 2: the generation loss (Eq. 10, with its two
+            no-gradient passes of the semantic denoiser) is computed on the first
+            ``generation_images`` images of the global batch only (:meth:`num_generated`), each
+            image weighted as in the full batch; ``None``: all. The perception loss still sees
+            every image.
         teacher_adjust: whether the teacher's reverse chain applies the semantic adjustment of the
             reverse step (Eq. 6-9, with x_sem := x_t as at inference) when the model has one. True:
             the teacher's Gaussian components (Eq. 2) are those of the reverse process the model
@@ -98,6 +103,7 @@ class GenRep(BaseModel):
                  distill_loss: Optional[dict] = None,
                  num_candidates: Optional[int] = None,
                  distill_images: Optional[int] = None,
+                 generation_images: Optional[int] = None,
                  teacher_adjust: bool = True,
                  semantic_noise: Optional[dict] = None,
                  rep_align: Optional[dict] = None,
@@ -129,6 +135,11 @@ class GenRep(BaseModel):
             {'_scope_': 'genrep', **(distill_loss or dict(type='GenerativeDistillationLoss'))})
         self.num_candidates = num_candidates
         self.distill_images = distill_images
+        for name, value in (('distill_images', distill_images),
+                            ('generation_images', generation_images)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f'GenRep: {name} must be a positive int or None, got {value!r}')
+        self.generation_images = generation_images
         self.teacher_adjust = teacher_adjust
         self.vlb_weight = vlb_weight
         self.label_dropout = label_dropout
@@ -228,13 +239,13 @@ class GenRep(BaseModel):
 
     def num_distilled(self, batch: int) -> int:
         """How many images of this process's batch of ``batch`` get a teacher: those among the
-        first ``distill_images`` of the global batch. mmengine's samplers (DefaultSampler,
-        InfiniteSampler) give rank r of W the images r, r + W, r + 2 W, ... of the global batch,
-        so these are the first ceil((distill_images - r) / W) of the process's batch."""
-        if self.distill_images is None:
-            return batch
-        rank, world_size = get_dist_info()
-        return max(0, min(batch, -(-(self.distill_images - rank) // world_size)))
+        first ``distill_images`` of the global batch (:func:`local_share`)."""
+        return local_share(self.distill_images, batch)
+
+    def num_generated(self, batch: int) -> int:
+        """How many images of this process's batch of ``batch`` enter the generation loss: those
+        among the first ``generation_images`` of the global batch (:func:`local_share`)."""
+        return local_share(self.generation_images, batch)
 
     def generative_distillation(self, inputs: Tensor, scores, generator=None) -> Tensor:
         """L_gen_distil (Eq. 4): KL(p || q) of the teacher p(y|x) (Eq. 2-3, no gradient) and the
@@ -286,6 +297,19 @@ class GenRep(BaseModel):
         """L_genera (Eq. 10) on the same images: the diffusion loss with the semantic adjustment
         of the reverse step in its variational-bound term, plus the representation alignment to
         x_sem."""
+        n = self.num_generated(inputs.shape[0])
+        if n == 0:
+            raise ValueError(f'GenRep: generation_images={self.generation_images} leaves no image '
+                             f'of the generation loss to this process; every process needs one '
+                             f'(at least {get_dist_info()[1]})')
+        # The loss is a mean over this process's n images and DDP averages the W processes, which
+        # weighs every image of the global count alike only when each process holds count / W;
+        # where a budget splits unevenly, the local mean is scaled by n W / count.
+        world_size = get_dist_info()[1]
+        count = min(self.generation_images or inputs.shape[0] * world_size,
+                    inputs.shape[0] * world_size)
+        share = n * world_size / count
+        inputs, data_samples = inputs[:n], data_samples[:n]
         x0 = self.backbone.encode(inputs).detach()
         batch = x0.shape[0]
         labels = self.task.generation_labels(data_samples, self.denoiser.null_class_id, x0.device)
@@ -317,7 +341,8 @@ class GenRep(BaseModel):
         rep_align = None
         if self.rep_align is not None:
             rep_align = self.rep_align(out.features[-1], self.semantic_target(x0))
-        return generation_loss(diffusion, vlb, rep_align)
+        loss = generation_loss(diffusion, vlb, rep_align)
+        return loss if share == 1 else loss.scaled(share)
 
     # -- mmengine interface ------------------------------------------------------------------
     def loss(self, inputs: Tensor, data_samples) -> Dict[str, Objective]:
@@ -413,6 +438,17 @@ class GenRep(BaseModel):
         if vae is not None:
             x = vae.decode(x / vae.config.scaling_factor).sample
         return x
+
+
+def local_share(budget: Optional[int], batch: int) -> int:
+    """How many of this process's ``batch`` images are among the first ``budget`` images of the
+    global batch (``None``: all). mmengine's samplers (DefaultSampler, InfiniteSampler) give rank
+    r of W the images r, r + W, r + 2 W, ... of the global batch, so these are the first
+    ceil((budget - r) / W) of the process's batch."""
+    if budget is None:
+        return batch
+    rank, world_size = get_dist_info()
+    return max(0, min(batch, -(-(budget - rank) // world_size)))
 
 
 def _build_in_genrep_scope(registry, cfg: dict):

@@ -71,6 +71,11 @@ class GenerationLoss:
     def log_vars(self) -> Dict[str, Tensor]:
         return {name: value.detach() for name, value in self.terms().items()}
 
+    def scaled(self, factor: float) -> 'GenerationLoss':
+        """Every term times ``factor`` (a budget's reweighting, ``GenRep.generation_step``)."""
+        return GenerationLoss(**{f.name: None if getattr(self, f.name) is None else
+                                 getattr(self, f.name) * factor for f in fields(self)})
+
 
 def perception_loss(task_losses: Dict[str, Tensor],
                     gen_distil: Optional[Tensor] = None) -> PerceptionLoss:

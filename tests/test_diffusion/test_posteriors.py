@@ -246,6 +246,41 @@ def test_budgeted_candidates_equal_restricted_exact(estimator):
         torch.testing.assert_close(budget, restrict_posterior(full, candidates))
 
 
+class CallCounter(torch.nn.Module):
+    """A denoiser wrapper that counts calls and the states each saw."""
+
+    def __init__(self, denoiser):
+        super().__init__()
+        self.denoiser, self.calls, self.states = denoiser, 0, 0
+        self.num_classes = denoiser.num_classes
+
+    def forward(self, x_t, t, class_labels):
+        self.calls += 1
+        self.states += x_t.shape[0]
+        return self.denoiser(x_t, t, class_labels)
+
+
+@pytest.mark.parametrize('step_batch,class_batch', [(None, None), (2, None), (None, 5)])
+def test_forward_components_batched_over_steps_equal_one_step_a_call(step_batch, class_batch):
+    """The kept steps of 'forward' components are independent given x: evaluated several to a
+    denoiser call (per-column timesteps) the estimate is the one of a call a step, with the same
+    noise, in fewer calls and the same number of states."""
+    x, _, denoiser, _ = gaussian_problem(num_images=5, shape=(1, 2, 2), num_classes=3)
+    denoiser.var_value = lambda x_t, t: torch.tanh(x_t) * 0.5  # learned-range variance too
+    schedule = DiffusionSchedule(dict(SCHEDULER, variance_type='learned_range'), 12)
+    kwargs = dict(burn_in=1, thinning=2, seed=3, class_batch=class_batch)
+    one, many = CallCounter(denoiser), CallCounter(denoiser)
+    reference = ReverseChainPosterior(schedule, **kwargs).log_likelihood(one, x)
+    batched = ReverseChainPosterior(schedule, step_batch=step_batch, **kwargs)
+    torch.testing.assert_close(batched.log_likelihood(many, x), reference)
+    kept = batched.num_evaluations()
+    assert kept == 6 and one.calls == kept and one.states == many.states == 5 * 3 * kept
+    expected_calls = {(None, None): 1, (2, None): 3, (None, 5): math.ceil(3 * kept / 5)}
+    assert many.calls == expected_calls[(step_batch, class_batch)]
+    with pytest.raises(ValueError, match='step_batch'):
+        ReverseChainPosterior(schedule, burn_in=1, step_batch=0)
+
+
 def test_candidate_classes():
     scores = torch.tensor([[0.1, 0.9, 0.5, 0.3], [0.8, 0.1, 0.7, 0.2]])
     labels = torch.tensor([3, 0])

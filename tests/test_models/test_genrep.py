@@ -423,3 +423,58 @@ def test_generation_eval_hook_scores_the_same_samples_with_each_metric(tmp_path)
                                grid_file=None)
     with pytest.raises(KeyError, match='reported twice'):
         twice.after_test_epoch(runner, {})
+
+
+def indexed_batch(n):
+    """A batch whose samples carry dataset indices, so their random draws follow them."""
+    inputs = torch.rand(n, 1, 16, 16) * 2 - 1
+    samples = [DataSample(metainfo=dict(sample_idx=100 + i)).set_gt_label(i % 10)
+               for i in range(n)]
+    return inputs, samples
+
+
+def test_generation_budget_is_the_generation_loss_of_the_first_images():
+    """generation_images = 3 of a batch of 8: the generation loss (Eq. 10) is exactly the one of
+    the first 3 images alone, term by term, and its gradient reaches the denoiser."""
+    budgeted, full = build(2, generation_images=3), build(2)
+    inputs, samples = indexed_batch(8)
+    torch.manual_seed(1)  # outside a runner, the run seed of the per-sample draws
+    got = budgeted.generation_step(inputs, samples)
+    torch.manual_seed(1)
+    expected = full.generation_step(inputs[:3], samples[:3])
+    assert set(got.terms()) == {'loss_diffusion', 'loss_vlb', 'loss_rep_align'}
+    for name, value in expected.terms().items():
+        torch.testing.assert_close(got.terms()[name], value)
+    # Not the loss of all 8 images.
+    assert not torch.allclose(full.generation_step(inputs, samples).diffusion, got.diffusion)
+    got.total.backward()
+    assert budgeted.denoiser.model.conv_in.weight.grad.abs().sum() > 0
+
+
+def test_generation_budget_weighs_every_image_alike_across_processes(monkeypatch):
+    """A budget of 5 over 2 processes of 4 images: rank 0 keeps 3 images, rank 1 keeps 2 (the
+    samplers interleave ranks); each local mean is scaled so that DDP's average of the two equals
+    the mean over the 5 images."""
+    import genrep.models.genrep as genrep_module
+    inputs, samples = indexed_batch(4)
+    per_rank = {}
+    for rank in (0, 1):
+        monkeypatch.setattr(genrep_module, 'get_dist_info', lambda rank=rank: (rank, 2))
+        model = build(2, generation_images=5, vlb_weight=0.0, rep_align=None)
+        assert model.num_generated(4) == 3 - rank
+        torch.manual_seed(1)
+        per_rank[rank] = model.generation_step(inputs, samples).diffusion
+    monkeypatch.setattr(genrep_module, 'get_dist_info', lambda: (0, 1))
+    model = build(2, vlb_weight=0.0, rep_align=None)
+    means = []
+    for n in (3, 2):
+        torch.manual_seed(1)
+        means.append(model.generation_step(inputs[:n], samples[:n]).diffusion)
+    # DDP averages the processes' losses' gradients: (l0 + l1) / 2 = (3 m0 + 2 m1) / 5.
+    torch.testing.assert_close((per_rank[0] + per_rank[1]) / 2, (3 * means[0] + 2 * means[1]) / 5)
+
+
+@pytest.mark.parametrize('key', ['generation_images', 'distill_images'])
+def test_budgets_must_be_positive(key):
+    with pytest.raises(ValueError, match=key):
+        build(2, **{key: 0})

@@ -14,7 +14,8 @@ and the cost levers of issue 13, each the config's model with options changed:
 
   stage1_forward   the teacher read as forward-noised components with the geometric mean
                    (``components='forward', combine='geometric'``): one denoiser call per kept
-                   step instead of the whole chain (2 instead of 6 at the main job's chain)
+                   step instead of the whole chain (2 instead of 6 at the main job's chain), all
+                   kept steps in one call (``step_batch=None``)
   stage2_forward   stage 2 with that teacher
   stage2_budget    stage 2 with that teacher and the generation loss on the first
                    ``--generation-images`` images of the batch (``generation_images``)
@@ -85,7 +86,7 @@ def variants(args, device):
     stage1, stage1_wrapper = build(args.stage1_config, device)
     noteacher, noteacher_wrapper = build(args.stage1_config, device, posterior=None)
     stage2, stage2_wrapper = build(args.stage2_config, device)
-    forward = dict(posterior=dict(components='forward', combine='geometric'))
+    forward = dict(posterior=dict(components='forward', combine='geometric', step_batch=None))
     stage1_forward, stage1_forward_wrapper = build(args.stage1_config, device, **forward)
     stage2_forward, stage2_forward_wrapper = build(args.stage2_config, device, **forward)
     budget, budget_wrapper = build(args.stage2_config, device, **forward,

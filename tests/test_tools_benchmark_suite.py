@@ -91,6 +91,31 @@ def test_suite_table_skips_current_results_and_flags_a_regression(tmp_path, monk
                              2.0)['m']['regressed'] is True
 
 
+def test_partial_runs_accumulate_one_table_with_each_jobs_wall_time(tmp_path, monkeypatch):
+    """Two runs of part of the table (--only, e.g. beside each other): the table holds both jobs,
+    and a later run that finds them current reports what running them cost (each job's record),
+    even after results.json lost a row."""
+    monkeypatch.chdir(tmp_path)
+    suite = load_suite()
+    write_table('jobs.py')
+    argv = ['--jobs', 'jobs.py', '--out-dir', 'suite', '--reference', 'none']
+    assert suite.main(argv + ['--only', 'cls_a']) == 0
+    assert suite.main(argv + ['--only', 'cls_b']) == 0
+    results = json.load(open('suite/results.json'))['jobs']
+    assert list(results) == ['cls_a', 'cls_b'] and results['cls_a']['status'] == 'ran'
+    walls = {name: row['wall_time_s'] for name, row in results.items()}
+    assert all(wall > 0 for wall in walls.values())
+    assert len([line for line in open('suite/results.md') if line.startswith('| cls_')]) == 2
+
+    # A results.json without cls_a's row (an older runner's partial write): the record keeps it.
+    json.dump(dict(jobs={'cls_b': results['cls_b']}), open('suite/results.json', 'w'))
+    assert suite.main(argv) == 0
+    assert runs(tmp_path) == ['cls_a', 'cls_b']  # nothing re-run
+    results = json.load(open('suite/results.json'))['jobs']
+    assert {name: row['wall_time_s'] for name, row in results.items()} == walls
+    assert all(row['status'].startswith('current') for row in results.values())
+
+
 def test_metafiles_validate_with_model_index(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     suite = load_suite()

@@ -11,7 +11,8 @@ config's ``_base_`` files (unless ``--force``), else run its make target or comm
 the stored figures (``--reference``, the ``jobs`` of an earlier results.json) and flag a drop
 beyond ``--tolerance`` percent of the stored value (a rise, for metrics where lower is better).
 
-Writes ``<out-dir>/results.md`` and ``results.json`` (metrics, wall time, change, status per job),
+Writes ``<out-dir>/results.md`` and ``results.json`` (metrics, wall time, change, status per job;
+runs of part of the table, ``--only``, accumulate: the rows of jobs not in this run are kept),
 an OpenMMLab ``metafile.yaml`` per config family (``configs/genrep/metafiles/<family>/``) and
 ``model-index.yml`` importing them, under ``--metafile-root``: each model names its config, task,
 dataset, metrics, run time, log, weights and the environment (mmengine's ``collect_env``). Exits 1
@@ -122,6 +123,28 @@ def run_job(job: dict, log_path: str) -> int:
     return 0
 
 
+def record_path(out_dir: str, name: str) -> str:
+    """Where a job's last run is recorded (wall time, status), beside its log."""
+    return osp.join(out_dir, 'logs', f'{name}.json')
+
+
+def read_record(out_dir: str, name: str) -> dict:
+    path = record_path(out_dir, name)
+    if not osp.isfile(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_record(out_dir: str, name: str, wall: Optional[float], status: str) -> None:
+    """The run's wall time and status, so that a later run that finds the job current still
+    reports what running it cost."""
+    os.makedirs(osp.join(out_dir, 'logs'), exist_ok=True)
+    with open(record_path(out_dir, name), 'w') as f:
+        json.dump(dict(job=name, wall_time_s=wall, status=status,
+                       finished=time.strftime('%Y-%m-%d %H:%M:%S')), f, indent=1)
+
+
 def read_metrics(job: dict) -> Dict[str, Optional[float]]:
     result = newest(job['results'])
     if result is None:
@@ -152,6 +175,18 @@ def format_value(value) -> str:
     if value is None:
         return '-'
     return f'{value:.4g}' if abs(value) < 1 else f'{value:.2f}'
+
+
+def accumulated_rows(rows: List[dict], table: Dict[str, dict], out_dir: str) -> List[dict]:
+    """This run's rows and, for the other jobs of the table, the rows results.json holds now
+    (another run of part of the table may have written it meanwhile), in table order."""
+    kept = {}
+    path = osp.join(out_dir, 'results.json')
+    if osp.isfile(path):
+        with open(path) as f:
+            kept = json.load(f).get('jobs', {})
+    kept.update({row['job']: row for row in rows})
+    return [kept[name] for name in table if name in kept]
 
 
 def write_table(rows: List[dict], jobs: Dict[str, dict], tolerance: float, out_dir: str) -> None:
@@ -277,7 +312,12 @@ def main(argv=None) -> int:
         wall = None
         if not args.force and is_current(job):
             status = 'current (not re-run)'
-            wall = previous.get(name, {}).get('wall_time_s')
+            # What the run that wrote the result cost: its record, else the last results.json.
+            wall = read_record(args.out_dir, name).get('wall_time_s')
+            if wall is None:
+                wall = previous.get(name, {}).get('wall_time_s')
+                if wall is not None:
+                    write_record(args.out_dir, name, wall, previous[name].get('status', 'ran'))
             print(f'{prefix}: result current, skipped ({newest(job["results"])})', flush=True)
         else:
             print(f'{prefix}: running {" && ".join(job_commands(job))} ...', flush=True)
@@ -285,6 +325,7 @@ def main(argv=None) -> int:
             code = run_job(job, osp.join(args.out_dir, 'logs', f'{name}.log'))
             wall = time.perf_counter() - began
             status = 'ran' if code == 0 else f'FAILED (exit {code}, see logs/{name}.log)'
+            write_record(args.out_dir, name, wall, status)
             print(f'{prefix}: {status} in {wall / 60:.1f} min '
                   f'(suite {(time.perf_counter() - start) / 60:.1f} min)', flush=True)
         metrics = read_metrics(job)
@@ -299,7 +340,7 @@ def main(argv=None) -> int:
         shown = ', '.join(f'{job["metrics"][k]} {format_value(v)}' for k, v in metrics.items())
         print(f'{prefix}: {shown or "no metrics"}', flush=True)
 
-    write_table(rows, jobs, args.tolerance, args.out_dir)
+    write_table(accumulated_rows(rows, table, args.out_dir), table, args.tolerance, args.out_dir)
     written = write_metafiles(rows, table, args.metafile_root)
     if args.update_reference:
         os.makedirs(osp.dirname(osp.abspath(args.reference)), exist_ok=True)

@@ -50,6 +50,10 @@ class SampleGenerators:
         """The generators of the first ``n`` samples (fresh copies at their seeds)."""
         return SampleGenerators(self.seeds[:n], self.device)
 
+    def select(self, rows: Sequence[int]) -> 'SampleGenerators':
+        """The generators of the samples ``rows`` (fresh copies at their seeds)."""
+        return SampleGenerators([self.seeds[row] for row in rows], self.device)
+
     def _check(self, shape: Sequence[int]) -> None:
         if len(shape) == 0 or shape[0] != len(self):
             raise ValueError(f'SampleGenerators: a draw of shape {tuple(shape)} must have one row '

@@ -21,7 +21,7 @@ total weight scaled to the whole batch (valid count x B / n), so distilling a su
 (a budget) neither inflates each distilled image's weight nor changes with n.
 """
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 import torch.distributed as dist
@@ -32,6 +32,7 @@ from torchvision.ops import roi_align
 
 from genrep.diffusion.posteriors import bayes_posterior, candidate_classes
 from .tasks import StudentScores
+from .teacher_cache import TeacherCache, cached_posterior
 
 
 @dataclass
@@ -91,6 +92,9 @@ def distillation_targets(posterior,
                          scores: StudentScores,
                          num_candidates: Optional[int],
                          input_size,
+                         cache: Optional[TeacherCache] = None,
+                         cache_keys: Optional[Sequence[int]] = None,
+                         iteration: int = 0,
                          **estimator_kwargs) -> DistillationTargets:
     """The teacher p(y|x) (Eq. 2-3) of the ``latents`` [n, C, h, w] at the granularity of the
     student ``scores`` (restricted to those n images), with candidates and KL weights.
@@ -102,6 +106,8 @@ def distillation_targets(posterior,
         scores: the student's scores, already restricted to the n images (regions of them).
         num_candidates: K budget, see the module docstring; ``None``: all classes.
         input_size: (H, W) of the input images (region coordinates are in these pixels).
+        cache: a :class:`TeacherCache` (image granularity only), read and filled with the images'
+            ``cache_keys`` (dataset indices) at training ``iteration``; ``None``: no cache.
         estimator_kwargs: passed to the estimator (e.g. ``adjust``, ``generator``).
     """
     logits = scores.logits
@@ -111,8 +117,16 @@ def distillation_targets(posterior,
         candidates = (candidate_classes(logits.detach(), num_candidates, scores.labels)
                       if num_candidates is not None else
                       torch.arange(num_classes, device=logits.device).expand(len(logits), -1))
-        teacher = posterior.posterior(denoiser, latents, candidates, **estimator_kwargs)
+        if cache is None:
+            teacher = posterior.posterior(denoiser, latents, candidates, **estimator_kwargs)
+        else:
+            teacher = cached_posterior(posterior, denoiser, latents, candidates, cache,
+                                       cache_keys, iteration, **estimator_kwargs)
         return DistillationTargets(teacher, logits, candidates, weight)
+
+    if cache is not None:
+        raise ValueError(f'GenRep: teacher_cache serves image-level teachers; this task\'s '
+                         f'student scores are {scores.granularity!r}')
 
     k = num_candidates if num_candidates is not None else num_classes
     if scores.granularity == 'dense':

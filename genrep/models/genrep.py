@@ -45,7 +45,9 @@ from genrep.registry import DIFFUSION_SCHEDULERS, MODELS, POSTERIORS, TASK_ADAPT
 from genrep.utils import GENERATION, PERCEPTION
 from .distillation import distillation_avg_factor, distillation_targets
 from .objectives import GenerationLoss, PerceptionLoss, generation_loss, perception_loss
-from .sample_randomness import GENERATION_STREAM, TEACHER_STREAM, sample_generators
+from .sample_randomness import (GENERATION_STREAM, TEACHER_STREAM, sample_generators,
+                                sample_keys, step_key)
+from .teacher_cache import TeacherCache
 
 Objective = Union[PerceptionLoss, GenerationLoss]
 
@@ -78,6 +80,10 @@ class GenRep(BaseModel):
             ``generation_images`` images of the global batch only (:meth:`num_generated`), each
             image weighted as in the full batch; ``None``: all. The perception loss still sees
             every image.
+        teacher_cache: ``TeacherCache`` arguments (e.g. ``dict(max_age=2000)``): image-level
+            teacher estimates are kept per training image (``sample_idx``) and reused for
+            ``max_age`` iterations when they cover the step's candidates
+            (:mod:`genrep.models.teacher_cache`); ``None``: estimated every step.
         teacher_adjust: whether the teacher's reverse chain applies the semantic adjustment of the
             reverse step (Eq. 6-9, with x_sem := x_t as at inference) when the model has one. True:
             the teacher's Gaussian components (Eq. 2) are those of the reverse process the model
@@ -104,6 +110,7 @@ class GenRep(BaseModel):
                  num_candidates: Optional[int] = None,
                  distill_images: Optional[int] = None,
                  generation_images: Optional[int] = None,
+                 teacher_cache: Optional[dict] = None,
                  teacher_adjust: bool = True,
                  semantic_noise: Optional[dict] = None,
                  rep_align: Optional[dict] = None,
@@ -140,6 +147,9 @@ class GenRep(BaseModel):
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f'GenRep: {name} must be a positive int or None, got {value!r}')
         self.generation_images = generation_images
+        if teacher_cache is not None and posterior is None:
+            raise ValueError('GenRep: teacher_cache needs a posterior (the teacher it caches)')
+        self.teacher_cache = TeacherCache(**teacher_cache) if teacher_cache is not None else None
         self.teacher_adjust = teacher_adjust
         self.vlb_weight = vlb_weight
         self.label_dropout = label_dropout
@@ -231,7 +241,8 @@ class GenRep(BaseModel):
         generators = sample_generators(data_samples, inputs.shape[0], TEACHER_STREAM,
                                        inputs.device)
         with DenoiserCost(self.denoiser) as teacher:
-            distil = self.generative_distillation(inputs, out.scores, generators)
+            distil = self.generative_distillation(inputs, out.scores, generators,
+                                                  sample_keys(data_samples, inputs.shape[0]))
         # Logged, not optimised (no 'loss' in the names): what the teacher cost this step.
         cost = dict(teacher_evals=torch.tensor(float(teacher.evaluations)),
                     teacher_time=torch.tensor(teacher.seconds))
@@ -247,12 +258,14 @@ class GenRep(BaseModel):
         among the first ``generation_images`` of the global batch (:func:`local_share`)."""
         return local_share(self.generation_images, batch)
 
-    def generative_distillation(self, inputs: Tensor, scores, generator=None) -> Tensor:
+    def generative_distillation(self, inputs: Tensor, scores, generator=None,
+                                keys: Optional[Sequence[int]] = None) -> Tensor:
         """L_gen_distil (Eq. 4): KL(p || q) of the teacher p(y|x) (Eq. 2-3, no gradient) and the
         student's scores, on this process's share of the first ``distill_images`` images of the
         global batch (:meth:`num_distilled`). ``generator``: the teacher's noise, the batch's
         ``SampleGenerators`` (what training passes) or a ``torch.Generator``; ``None``: the
-        posterior's own seed."""
+        posterior's own seed. ``keys``: the images' dataset indices, the teacher cache's keys
+        (``None``: the batch positions)."""
         batch = inputs.shape[0]
         n = self.num_distilled(batch)
         if n == 0:  # the divisor is still summed over processes: every process must take part
@@ -268,6 +281,9 @@ class GenRep(BaseModel):
                       if self.teacher_adjust else None)
             if adjust is not None:
                 extra['adjust'] = adjust
+            if self.teacher_cache is not None:
+                extra.update(cache=self.teacher_cache, iteration=step_key()[1],
+                             cache_keys=list(keys if keys is not None else range(batch))[:n])
             targets = distillation_targets(self.posterior, self.denoiser, latents, scores,
                                            self.num_candidates, inputs.shape[-2:], **extra)
         return self.distill_loss(

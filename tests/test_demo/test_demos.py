@@ -58,18 +58,31 @@ def test_generation_demo_draws_the_named_classes_in_labelled_columns(tmp_path, c
     demo.main([GENREP_CONFIG, weights, '--classes', 'Trouser', '7', '--per-class', '2',
                '--steps', '2', '--out', str(out)])
     printed = capsys.readouterr().out.strip()
-    assert printed.endswith(f'4 samples of Trouser, Sneaker (2 steps) -> {out}')
+    model = init_model(GENREP_CONFIG, weights)
+    scale = demo.config_guidance_scale(model.cfg)  # the config's test sampling, else 1
+    assert printed.endswith(f'4 samples of Trouser, Sneaker (2 steps, guidance {scale:g}) -> {out}')
     grid = np.asarray(Image.open(out))
     header, cell = 14, 96  # 32 px samples enlarged 3x so that the names fit
     assert grid.shape == (header + 2 * cell, 2 * cell, 3)
     assert (grid[:header] < 128).any()  # the names are written
     # The cells are the model's own samples of the same seed, class-major, a column per class.
-    model = init_model(GENREP_CONFIG, weights)
-    samples, labels = model.sample_classes([1, 7], 2, 2, seed=0)
+    samples, labels = model.sample_classes([1, 7], 2, 2, seed=0, guidance_scale=scale)
     assert labels.tolist() == [1, 1, 7, 7]
     expected = ((samples[3, 0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
     cell_pixels = grid[header + cell:header + 2 * cell:3, cell::3, 0]
     np.testing.assert_array_equal(cell_pixels, expected)
+
+    # --guidance-scale overrides the config's: 3 draws other samples than 1.
+    grids = []
+    for given in ('1', '3'):
+        demo.main([GENREP_CONFIG, weights, '--classes', '7', '--per-class', '1', '--steps', '2',
+                   '--guidance-scale', given, '--out', str(out)])
+        assert f'(2 steps, guidance {given}) ->' in capsys.readouterr().out
+        grids.append(np.asarray(Image.open(out)))
+    assert not np.array_equal(*grids)
+    assert demo.config_guidance_scale(dict(custom_hooks=[dict(
+        type='genrep.GenerationEvalHook', sampling=dict(guidance_scale=5.0))])) == 5.0
+    assert demo.config_guidance_scale(dict()) == 1.0
 
     with pytest.raises(ValueError, match="--classes 'Sandals': not a class of"):
         demo.main([GENREP_CONFIG, weights, '--classes', 'Sandals', '--out', str(out)])

@@ -325,7 +325,8 @@ class GenRep(BaseModel):
         count = min(self.generation_images or inputs.shape[0] * world_size,
                     inputs.shape[0] * world_size)
         share = n * world_size / count
-        inputs, data_samples = inputs[:n], data_samples[:n]
+        inputs = inputs[:n]
+        data_samples = data_samples[:n] if data_samples is not None else None
         x0 = self.backbone.encode(inputs).detach()
         batch = x0.shape[0]
         labels = self.task.generation_labels(data_samples, self.denoiser.null_class_id, x0.device)

@@ -39,8 +39,8 @@ from torch import Tensor
 
 from genrep.registry import DIFFUSION_SCHEDULERS, POSTERIORS
 
-from .reverse_chain import (chain_length, denoise_classes, forward_noised_steps, kept_step_indices,
-                            reverse_chain)
+from .reverse_chain import (chain_length, check_step_batch, denoise_classes, forward_noised_steps,
+                            kept_step_indices, reverse_chain)
 from .sample_generators import Generator, SampleGenerators, draw_normal
 from .schedule import DiffusionSchedule, StepAdjust, gaussian_log_density
 
@@ -272,9 +272,7 @@ class ReverseChainPosterior(PosteriorEstimator):
         self.strength = strength
         self.components = components
         self.combine = combine
-        if step_batch is not None and step_batch < 1:
-            raise ValueError(f'ReverseChainPosterior: step_batch must be >= 1 or None, got '
-                             f'{step_batch}')
+        check_step_batch(step_batch)  # at build time, not at the first call
         self.step_batch = step_batch
 
     def num_evaluations(self) -> int:

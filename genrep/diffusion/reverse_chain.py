@@ -311,6 +311,12 @@ def reverse_chain(schedule: DiffusionSchedule,
         x_t = step['sample']
 
 
+def check_step_batch(step_batch: Optional[int]) -> None:
+    """Kept steps per denoiser call of :func:`forward_noised_steps`: >= 1, or ``None`` (all)."""
+    if step_batch is not None and step_batch < 1:
+        raise ValueError(f'reverse chain: step_batch must be >= 1 or None, got {step_batch}')
+
+
 def forward_noised_steps(schedule: DiffusionSchedule,
                          denoiser: torch.nn.Module,
                          x0: Tensor,
@@ -346,8 +352,7 @@ def forward_noised_steps(schedule: DiffusionSchedule,
     def draw() -> Tensor:
         return draw_normal(x0.shape, generator, x0.device, x0.dtype)
 
-    if step_batch is not None and step_batch < 1:
-        raise ValueError(f'reverse chain: step_batch must be >= 1 or None, got {step_batch}')
+    check_step_batch(step_batch)
     group = step_batch or len(kept)
     for first in range(0, len(kept), group):
         indices = kept[first:first + group]

@@ -15,6 +15,7 @@ from mmengine.runner import Runner
 
 from genrep.engine.checkpoints import verify_checkpoint
 from genrep.engine.config_checks import validate_config
+from genrep.engine.process_group import close_process_group
 
 
 def parse_args():
@@ -60,6 +61,7 @@ def main():
             raise ValueError(f'--out {args.out!r}: the output file must be a .pkl file')
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
     runner.test()
+    close_process_group()
 
 
 if __name__ == '__main__':

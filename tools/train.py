@@ -13,6 +13,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from genrep.engine.config_checks import validate_config
+from genrep.engine.process_group import close_process_group
 from genrep.engine.runner_utils import (resolve_start, use_resumable_loops,
                                         use_teacher_cost_hook)
 
@@ -82,6 +83,7 @@ def main():
 
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
+    close_process_group()
 
 
 if __name__ == '__main__':

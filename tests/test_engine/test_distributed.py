@@ -136,3 +136,24 @@ def test_dist_scripts_pass_multi_node_flags(tmp_path):
     args = test.stdout.splitlines()
     assert '--nproc_per_node=2' in args and args[7].endswith('tools/test.py')
     assert args[8:12] == ['configs/x.py', 'w/e.pth', '--launcher', 'pytorch']
+
+
+CLOSE = '''
+import os
+os.environ.update({env!r})
+import torch.distributed as dist
+from genrep.engine.process_group import close_process_group
+close_process_group()  # no group yet: nothing to do
+dist.init_process_group('gloo')
+print('initialized', dist.is_initialized())
+close_process_group()
+print('closed', not dist.is_initialized())
+'''
+
+
+def test_close_process_group_destroys_the_default_group():
+    """What tools/train.py and tools/test.py call after the run: without a group it does nothing,
+    with one it destroys it (PyTorch's ask; left to interpreter exit a gloo rank can abort)."""
+    result = run_python(CLOSE.format(env=single_process_env(free_port())))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ['initialized', 'True', 'closed', 'True']

@@ -19,7 +19,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, output_tail
 from data_fixtures import write_fashion_mnist
 
 STAGE1 = 'tests/data/configs/fmnist_genrep_tiny_stage1.py'
@@ -52,13 +52,13 @@ def train_one_and_two(tmp_path, config, data):
     two = subprocess.run(['bash', 'tools/dist_train.sh', str(config), '2', '--work-dir',
                           str(tmp_path / 'two'), '--cfg-options', *options], cwd=REPO_ROOT,
                          capture_output=True, text=True, timeout=900, env=env)
-    assert two.returncode == 0, two.stderr[-3000:]
+    assert two.returncode == 0, output_tail(two)
     assert "uses the 'gloo' backend" in two.stderr
     one = subprocess.run([sys.executable, 'tools/train.py', str(config), '--work-dir',
                           str(tmp_path / 'one'), '--cfg-options', *options,
                           'train_dataloader.batch_size=8'], cwd=REPO_ROOT, capture_output=True,
                          text=True, timeout=900, env=env)
-    assert one.returncode == 0, one.stderr[-3000:]
+    assert one.returncode == 0, output_tail(one)
     first = torch.load(tmp_path / 'two' / 'epoch_1.pth', weights_only=True)
     second = torch.load(tmp_path / 'one' / 'epoch_1.pth', weights_only=True)
     assert first['meta']['iter'] == second['meta']['iter'] == 3
@@ -175,14 +175,14 @@ def test_fsdp_two_processes_equals_one_plain_process(tmp_path):
     two = subprocess.run(['bash', 'tools/dist_train.sh', FSDP_TINY, '2', '--work-dir',
                           str(tmp_path / 'fsdp'), '--cfg-options', *options], cwd=REPO_ROOT,
                          capture_output=True, text=True, timeout=900, env=env)
-    assert two.returncode == 0, two.stderr[-3000:]
+    assert two.returncode == 0, output_tail(two)
     plain = tmp_path / 'plain.py'
     plain.write_text(f"_base_ = ['{osp.join(REPO_ROOT, FSDP_TINY)}']\nrunner_type = 'Runner'\n")
     one = subprocess.run([sys.executable, 'tools/train.py', str(plain), '--work-dir',
                           str(tmp_path / 'one'), '--cfg-options', *options,
                           'train_dataloader.batch_size=8'], cwd=REPO_ROOT, capture_output=True,
                          text=True, timeout=900, env=env)
-    assert one.returncode == 0, one.stderr[-3000:]
+    assert one.returncode == 0, output_tail(one)
     import genrep  # noqa: F401  (the checkpoint globals of genrep.compat)
     sharded = torch.load(tmp_path / 'fsdp' / 'epoch_1.pth', weights_only=True)
     whole = torch.load(tmp_path / 'one' / 'epoch_1.pth', weights_only=True)

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, output_tail
 from data_fixtures import write_fashion_mnist
 
 from genrep.engine.checkpoints import CheckpointError
@@ -152,7 +152,7 @@ def test_resume_with_nothing_to_resume_starts_from_load_from(tmp_path, weights, 
     checkpoint = weights
     proc = run_tool('tools/train.py', TINY, '--work-dir', tmp_path / 'retry', '--resume',
                     '--cfg-options', *data_options(data), f'load_from={checkpoint}')
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, output_tail(proc)
     log = proc.stdout + proc.stderr
     assert f'holds no checkpoint to resume from; starting from load_from={checkpoint}' in log
     assert f'Load checkpoint from {checkpoint}' in log
@@ -210,13 +210,13 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
                'default_hooks.checkpoint.iter_interval=2']
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     whole = run_tool('tools/train.py', TINY, '--work-dir', tmp_path / 'whole', *options)
-    assert whole.returncode == 0, whole.stderr[-3000:]
+    assert whole.returncode == 0, output_tail(whole)
     killed = run_tool('tools/train.py', killing, '--work-dir', tmp_path / 'run', *options, env=env)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert (tmp_path / 'run' / 'last_checkpoint').read_text() == 'iter_8.pth'
     resumed = run_tool('tools/train.py', TINY, '--work-dir', tmp_path / 'run', '--resume',
                        *options)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.returncode == 0, output_tail(resumed)
     assert 'skipping its first 2 of 6 batches' in resumed.stdout + resumed.stderr
     expected = torch.load(tmp_path / 'whole' / 'epoch_2.pth', weights_only=True)
     got = torch.load(tmp_path / 'run' / 'epoch_2.pth', weights_only=True)
@@ -255,11 +255,11 @@ def test_dist_train_two_processes_equals_one(tmp_path):
     two = subprocess.run(['bash', 'tools/dist_train.sh', str(config), '2', '--work-dir',
                           str(tmp_path / 'two'), '--cfg-options', *options], cwd=REPO_ROOT,
                          capture_output=True, text=True, timeout=600, env=env)
-    assert two.returncode == 0, two.stderr[-3000:]
+    assert two.returncode == 0, output_tail(two)
     assert "uses the 'gloo' backend" in two.stderr
     one = run_tool('tools/train.py', config, '--work-dir', tmp_path / 'one', '--cfg-options',
                    *options, 'train_dataloader.batch_size=8')
-    assert one.returncode == 0, one.stderr[-3000:]
+    assert one.returncode == 0, output_tail(one)
     first = torch.load(tmp_path / 'two' / 'epoch_1.pth', weights_only=True)
     second = torch.load(tmp_path / 'one' / 'epoch_1.pth', weights_only=True)
     assert first['meta']['iter'] == second['meta']['iter'] == 3

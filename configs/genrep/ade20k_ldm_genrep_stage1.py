@@ -5,9 +5,9 @@
 #
 # Chain (paper Sec. 3.2, Tables 9, 10 and 16, Algorithm 1): T = 200 reverse steps, burn-in m = 50,
 # thinning k = 2, so 75 Gaussian components per class (Table 16: 75 * 2 + 50 = 200), over the
-# whole chain (strength 1). The estimator's default reading ('forward' components, 'geometric'
-# combination: one denoiser call per kept step, the reading measured closest to the exact
-# posterior, docs/decisions.md); Algorithm 1 as written is components='chain', combine='mixture'.
+# whole chain (strength 1). 'forward' components, 'geometric' combination (one denoiser call per
+# kept step; docs/decisions.md; the temperature is set for it); Algorithm 1 as written is
+# components='chain', combine='mixture'.
 # Temperature 1/4: the dense log-likelihood is averaged over the latent's C = 4 channels at each
 # location, and tau = 1/C gives the model's exact Bayes posterior there
 # (genrep.diffusion.posteriors).

@@ -5,10 +5,12 @@
 # model, see docs/architecture.md), burn-in m = 2, thinning k = 2 (paper: T = 200, m = 50, k = 2).
 # Temperature 0.03: the NLL-fitted value of tools/analysis_tools/teacher_calibration.py on the
 # stage-0 checkpoint, for Algorithm 1's literal reading (components of the free-running chain,
-# mixed as Eq. 2 writes), which this config keeps: the estimator's new default (forward-noised
-# components, geometric mean; docs/decisions.md) needs its own temperature fit on this denoiser. The teacher covers the head's top-2 classes plus the true one for 8 images of
-# each batch; each distilled image's KL counts as one image of the cross-entropy (the weighting is
-# computed from the batch, genrep/models/distillation.py). One epoch from the stage-0 checkpoint.
+# mixed as Eq. 2 writes), which this config keeps for the main job's figures; the estimator's
+# default (forward-noised components at equal weight, docs/decisions.md) is compared in the README
+# (its fitted temperature here: 5.6e-4). The teacher covers the head's top-2 classes plus the true
+# one for 8 images of each batch; each distilled image's KL counts as one image of the
+# cross-entropy (the weighting is computed from the batch, genrep/models/distillation.py). One
+# epoch from the stage-0 checkpoint.
 _base_ = ['./fmnist_genrep_stage0.py']
 
 model = dict(

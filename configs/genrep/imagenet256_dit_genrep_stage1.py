@@ -1,8 +1,8 @@
 # GenRep stage 1 on ImageNet 256 around imagenet256_dit.py's DiT-XL/2: perception (the linear head
 # on the pooled DiT features) with L_percept = cross-entropy + L_gen_distil (Eq. 4-5), the teacher
 # p(y|x) from the class-conditioned reverse steps of the same DiT (Eq. 2-3): T = 200 respaced steps,
-# burn-in m = 50, thinning k = 2 (75 components, Table 16), the estimator's default reading
-# (forward-noised components, geometric mean: docs/decisions.md). Budget (the paper gives none):
+# burn-in m = 50, thinning k = 2 (75 components, Table 16), forward-noised components and
+# their geometric mean (docs/decisions.md). Budget (the paper gives none):
 # K = 4 candidate classes (the label and the head's top 3) for 2 of each GPU's 32 images.
 # Temperature 1/4: the latent log-likelihood is per dimension (4 channels x 32 x 32), tau scales it.
 # Trainable (Algorithm 1, lines 8-11): the DiT's attention layers and the head.
@@ -17,6 +17,11 @@ model = dict(
         burn_in=50,
         thinning=2,
         strength=1.0,
+        # The reading this temperature was set for. The estimator's default, combine='uniform'
+        # (measured closer to p(y|x): docs/decisions.md), works on another scale: fit its tau
+        # on the checkpoint with tools/analysis_tools/teacher_calibration.py, then switch.
+        components='forward',
+        combine='geometric',
         temperature=0.25),
     distill_loss=dict(type='GenerativeDistillationLoss', loss_weight=1.0),
     num_candidates=4,

@@ -15,6 +15,11 @@ model = dict(
         burn_in=50,
         thinning=2,
         strength=1.0,
+        # The reading this temperature was set for. The estimator's default, combine='uniform'
+        # (measured closer to p(y|x): docs/decisions.md), works on another scale: fit its tau
+        # on the checkpoint with tools/analysis_tools/teacher_calibration.py, then switch.
+        components='forward',
+        combine='geometric',
         temperature=0.25),
     distill_loss=dict(type='GenerativeDistillationLoss', loss_weight=1.0),
     num_candidates=4,

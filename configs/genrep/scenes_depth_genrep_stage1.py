@@ -22,6 +22,10 @@ model = dict(
         strength=0.5,
         burn_in=1,
         thinning=2,
+        # The reading these jobs' figures were measured with (README); the estimator's default is
+        # now combine='uniform', which wants its own temperature (docs/decisions.md).
+        components='forward',
+        combine='geometric',
         temperature=1 / 3),
     distill_loss=dict(type='GenerativeDistillationLoss', loss_weight=1.0),
     num_candidates=4,

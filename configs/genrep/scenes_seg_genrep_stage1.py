@@ -3,8 +3,8 @@
 # at the UNet's input resolution from the class-conditioned reverse steps of the same denoiser,
 # against the FPN head's logits (genrep.SegmentationAdapter). CPU budget (the paper's chain is
 # T = 200, m = 50, k = 2): 10 respaced steps of which the last half run (strength 0.5, from
-# t = 500), burn-in 1, thinning 2: 2 kept steps (the estimator's default reading, forward-noised
-# components and their geometric mean, docs/decisions.md), for K = 4 candidates (the classes present,
+# t = 500), burn-in 1, thinning 2: 2 kept steps (forward-noised components and their geometric mean,
+# docs/decisions.md), for K = 4 candidates (the classes present,
 # largest first, then the head's top scores) on 1 of the 8 images: 8 no-grad UNet calls a step.
 # Temperature 1/3: the dense log-likelihood is averaged over the C = 3 channels at each location.
 # scenes_seg_genrep_stage1_nodistil.py is the same run without L_gen_distil.
@@ -19,6 +19,10 @@ model = dict(
         strength=0.5,
         burn_in=1,
         thinning=2,
+        # The reading these jobs' figures were measured with (README); the estimator's default is
+        # now combine='uniform', which wants its own temperature (docs/decisions.md).
+        components='forward',
+        combine='geometric',
         temperature=1 / 3),
     distill_loss=dict(type='GenerativeDistillationLoss', loss_weight=1.0),
     num_candidates=4,

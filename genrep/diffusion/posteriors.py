@@ -32,7 +32,7 @@ side carries no gradient: estimates run under no_grad, and densities are
 accumulated in float32 whatever the input's dtype.
 """
 import math
-from typing import Iterable, Optional, Union
+from typing import Iterable, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -205,11 +205,31 @@ def geometric_log_likelihood(component_log_densities: Iterable[Tensor]) -> Tenso
     return total / count
 
 
+def uniform_step_log_likelihood(weighted_components: Iterable[Tuple[Tensor, float]]) -> Tensor:
+    """Each kept step's log-density divided by its variational-bound weight lambda_s, then
+    averaged with weights 1 / lambda_s: sum_s (log N_s / lambda_s) / sum_s (1 / lambda_s).
+
+    For the 'forward' components, log N_s is, up to a class-independent constant, -lambda_s times
+    the noise-prediction error ||eps - eps_theta(x_s, s, y)||^2 (DDPM Eq. 12), so this is Li et
+    al.'s uniform-weight denoising error at the chain's kept steps, and the geometric mean
+    (:func:`geometric_log_likelihood`) is the same sum with the bound's weights, which put most
+    weight on the least noisy steps, where one noise draw's error is most variable.
+    ``weighted_components``: (log N_s, lambda_s) pairs. Shapes as :func:`mixture_log_likelihood`."""
+    total, norm = None, 0.0
+    for log_density, weight in weighted_components:
+        term = log_density / weight
+        total = term if total is None else total + term
+        norm += 1.0 / weight
+    if total is None:
+        raise ValueError('uniform_step_log_likelihood: no components')
+    return total / norm
+
+
 @POSTERIORS.register_module()
 class ReverseChainPosterior(PosteriorEstimator):
     """log p(x|y) from the Gaussian components N(mu_{s,y}, sigma_{s,y}) of the class-conditioned
-    reverse steps at the S kept indices s (Eq. 2), in two readings of where a component is taken
-    and how the components combine.
+    reverse steps at the S kept indices s (Eq. 2): two readings of where a component is taken,
+    three of how the components combine.
 
     ``components``:
 
@@ -224,10 +244,13 @@ class ReverseChainPosterior(PosteriorEstimator):
       One denoiser call per kept step, no chain.
 
     ``combine``: 'mixture' (Eq. 2: log of the arithmetic mean of the densities,
-    :func:`mixture_log_likelihood`) or 'geometric' (the mean of the log-densities,
-    :func:`geometric_log_likelihood`). The literal reading is ('chain', 'mixture'); the default
-    ('forward', 'geometric') is the one measured closest to the exact posterior
-    (docs/decisions.md, Reverse chain; ``benchmarks/teacher.py``).
+    :func:`mixture_log_likelihood`), 'geometric' (the mean of the log-densities,
+    :func:`geometric_log_likelihood`) or 'uniform' (the log-densities reweighted to equal weight
+    per step in the noise-prediction error, :func:`uniform_step_log_likelihood`; with a learned
+    variance the normaliser is reweighted too). The literal reading is ('chain', 'mixture'); the
+    default ('forward', 'uniform') is the one measured closest to the exact posterior on the
+    analytic oracle and the best per evaluation on the Fashion-MNIST denoiser (docs/decisions.md,
+    Reverse chain; ``benchmarks/teacher.py``).
 
     Image level: the density of the whole input, divided by D = C h w. Dense: the same per
     location (a density of the C channels there), divided by C; for 'geometric' the dense map
@@ -240,7 +263,7 @@ class ReverseChainPosterior(PosteriorEstimator):
         thinning: k, keep every k-th step afterwards (see ``reverse_chain.kept_step_indices``).
         strength: the fraction of the chain that runs (see ``reverse_chain.reverse_chain``).
         components: 'forward' or 'chain', see above.
-        combine: 'geometric' or 'mixture', see above.
+        combine: 'geometric', 'mixture' or 'uniform', see above.
         step_batch: 'forward' components: kept steps per denoiser call (they are independent
             given the input; ``None``: all S in one call, B K S states, mind the memory at
             LDM scale). The estimate does not depend on it.
@@ -253,10 +276,10 @@ class ReverseChainPosterior(PosteriorEstimator):
     """
 
     COMPONENTS = ('forward', 'chain')
-    COMBINE = ('geometric', 'mixture')
+    COMBINE = ('geometric', 'mixture', 'uniform')
 
     def __init__(self, schedule, burn_in: int = 50, thinning: int = 2, strength: float = 1.0,
-                 components: str = 'forward', combine: str = 'geometric',
+                 components: str = 'forward', combine: str = 'uniform',
                  step_batch: Optional[int] = 1, **kwargs):
         super().__init__(schedule, **kwargs)
         # A chain that keeps no step fails here, when the config is built, not at the first call.
@@ -294,13 +317,18 @@ class ReverseChainPosterior(PosteriorEstimator):
                 return inputs
             return self.schedule.q_posterior_mean(inputs, step.state.float(), step.index)
 
-        components = (_reduce(
-            gaussian_log_density(target(step), step.mean.float(), step.log_variance.float()),
-            dense) for step in steps)
+        def component(step):
+            return _reduce(gaussian_log_density(target(step), step.mean.float(),
+                                                step.log_variance.float()), dense)
+
+        dims = x0.shape[1] if dense else x0[0].numel()
+        if self.combine == 'uniform':
+            bound_weights = self.schedule.elbo_eps_weights()
+            return uniform_step_log_likelihood(
+                (component(step), float(bound_weights[step.index])) for step in steps) / dims
         combine = (mixture_log_likelihood
                    if self.combine == 'mixture' else geometric_log_likelihood)
-        dims = x0.shape[1] if dense else x0[0].numel()
-        return combine(components) / dims
+        return combine(component(step) for step in steps) / dims
 
 
 def denoising_error_log_likelihood(errors: Iterable[Tensor], weights: Iterable[float]) -> Tensor:

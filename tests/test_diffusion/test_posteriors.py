@@ -127,6 +127,44 @@ def test_denoising_error_is_li_et_al_computed_directly():
                                    rtol=1e-4, atol=1e-6)
 
 
+def test_uniform_combine_is_the_denoising_error_at_the_kept_steps():
+    """The default reading ('forward' components, 'uniform' combine): each kept step's
+    log-density over its bound weight lambda_s is -||eps_s - eps_theta(x_s, s, y)||^2 plus a
+    class-independent constant, so the estimate is -(harmonic mean of lambda) x the mean error
+    over the kept steps / D, up to a class-independent constant. Computed directly: the noise
+    replayed from one generator (per kept step, noisiest first: x_s's draw, then the step's
+    sample draw when s > 0), lambda_s from the DDPM formula, errors of the exact denoiser."""
+    x, _, denoiser, _ = gaussian_problem(num_images=4, shape=(2, 2, 2), num_classes=3)
+    schedule = DiffusionSchedule(SCHEDULER, 8)
+    est = ReverseChainPosterior(schedule, burn_in=1, thinning=2, seed=5)
+    assert (est.components, est.combine) == ('forward', 'uniform')
+    ts = schedule.timesteps.tolist()
+    abar = DDPMScheduler(**SCHEDULER).alphas_cumprod.double()
+    abar_prev = [abar[ts[s - 1]] if s > 0 else torch.tensor(1.0).double() for s in range(8)]
+    beta = [1 - abar[ts[s]] / abar_prev[s] for s in range(8)]
+    post_var = [beta[s] * (1 - abar_prev[s]) / (1 - abar[ts[s]]) for s in range(8)]
+    lam = [beta[s]**2 / (2 * post_var[max(s, 1)] * (1 - beta[s]) * (1 - abar[ts[s]]))
+           for s in range(8)]
+    kept = [6, 4, 2, 0]  # 8 steps, burn-in 1 (index 7), then every 2nd: 6, 4, 2, 0
+    assert est.num_evaluations() == len(kept)
+    g = torch.Generator().manual_seed(5)
+    errors = torch.zeros(4, 3, dtype=torch.float64)
+    for s in kept:
+        eps = torch.randn(x.shape, generator=g)
+        if s > 0:
+            torch.randn(x.shape, generator=g)  # the step's sample draw, unused by the density
+        x_s = abar[ts[s]].sqrt().float() * x + (1 - abar[ts[s]]).sqrt().float() * eps
+        for y in range(3):
+            out = denoiser(x_s, torch.full((4, ), ts[s]), torch.full((4, ), y))
+            errors[:, y] += ((eps - out).double()**2).sum((1, 2, 3))
+    harmonic = len(kept) / sum(1 / lam[s] for s in kept)
+    expected = -harmonic * errors / len(kept) / x[0].numel()
+    got = est.log_likelihood(denoiser, x).double()
+    # equal up to a class-independent constant: compare the differences between classes
+    torch.testing.assert_close(got - got[:, :1], expected - expected[:, :1], rtol=1e-4,
+                               atol=1e-6)
+
+
 # -- agreement with the exact Bayes posterior ------------------------------------------------
 def test_denoising_error_with_elbo_weights_is_exact_bayes_at_tau_one_over_d():
     """The variational bound of the exact denoiser is log p(x|y) up to a small gap, so
@@ -215,10 +253,11 @@ def test_dense_relates_to_image_level():
     gap = many.dense_log_likelihood(denoiser, x).mean((2, 3)) - many.log_likelihood(denoiser, x)
     assert (gap >= -(9 - 1) * math.log(num_components) / dims - 1e-5).all()
     assert (gap > 1e-3).any()
-    # the geometric combination (the default) is a mean of logs: equal for any S
-    for components in ['forward', 'chain']:
+    # the geometric and uniform combinations are weighted means of logs: equal for any S
+    for components, combine in [('forward', 'uniform'), ('forward', 'geometric'),
+                                ('chain', 'geometric'), ('chain', 'uniform')]:
         est = ReverseChainPosterior(schedule, burn_in=3, thinning=2, seed=1,
-                                    components=components)
+                                    components=components, combine=combine)
         torch.testing.assert_close(est.dense_log_likelihood(denoiser, x).mean((2, 3)),
                                    est.log_likelihood(denoiser, x), rtol=1e-4, atol=1e-4)
 

@@ -136,6 +136,17 @@ def read_record(out_dir: str, name: str) -> dict:
         return json.load(f)
 
 
+def current_record(out_dir: str, name: str, job: dict) -> dict:
+    """The job's record, unless it is of a failed run older than the job's current result (a run
+    stopped on the way, whose job another run then finished)."""
+    record = read_record(out_dir, name)
+    failed = record.get('status', '').startswith('FAILED')
+    if failed and osp.getmtime(newest(job['results'])) > osp.getmtime(
+            record_path(out_dir, name)):
+        return {}
+    return record
+
+
 def write_record(out_dir: str, name: str, wall: Optional[float], status: str) -> None:
     """The run's wall time and status, so that a later run that finds the job current still
     reports what running it cost."""
@@ -307,14 +318,25 @@ def main(argv=None) -> int:
             previous = json.load(f).get('jobs', {})
 
     rows, start = [], time.perf_counter()
+    ran_by = {}  # the commands run in this run -> the job that ran them
     for index, (name, job) in enumerate(jobs.items(), 1):
         prefix = f'[{index}/{len(jobs)}] {name}'
         wall = None
-        if not args.force and is_current(job):
+        commands = tuple(job_commands(job))
+        if commands in ran_by:
+            # One command writes several jobs' results (a GenRep chain's stages): it runs once,
+            # and its wall time is the job's that ran it.
+            status = f'current (made by the run of {ran_by[commands]})'
+            write_record(args.out_dir, name, None, status)
+            print(f'{prefix}: result current, made by {ran_by[commands]}', flush=True)
+        elif not args.force and is_current(job):
             status = 'current (not re-run)'
             # What the run that wrote the result cost: its record, else the last results.json.
-            wall = read_record(args.out_dir, name).get('wall_time_s')
-            if wall is None:
+            record = current_record(args.out_dir, name, job)
+            if record.get('status', '').startswith('current (made by'):
+                status = record['status']
+            wall = record.get('wall_time_s')
+            if wall is None and not status.startswith('current (made by'):
                 wall = previous.get(name, {}).get('wall_time_s')
                 if wall is not None:
                     write_record(args.out_dir, name, wall, previous[name].get('status', 'ran'))
@@ -325,6 +347,7 @@ def main(argv=None) -> int:
             code = run_job(job, osp.join(args.out_dir, 'logs', f'{name}.log'))
             wall = time.perf_counter() - began
             status = 'ran' if code == 0 else f'FAILED (exit {code}, see logs/{name}.log)'
+            ran_by.setdefault(commands, name)
             write_record(args.out_dir, name, wall, status)
             print(f'{prefix}: {status} in {wall / 60:.1f} min '
                   f'(suite {(time.perf_counter() - start) / 60:.1f} min)', flush=True)

@@ -189,12 +189,13 @@ def test_suite_on_two_tiny_configs_trained_and_tested_by_the_tools(tmp_path, mon
         name: f'work_dirs/{name}/epoch_1.pth' for name in jobs}
 
 
-def test_jobs_of_one_command_run_it_once_and_a_stale_failure_is_not_their_cost(tmp_path,
-                                                                                 monkeypatch):
+def test_jobs_of_one_command_run_it_once_and_a_failed_record_is_not_their_cost(tmp_path,
+                                                                                monkeypatch):
     """Two jobs whose results one command writes (a GenRep chain's stages, one make target): the
-    command runs once, even under --force, and the second job's row says which job's run made it,
-    with no wall time of its own. A record of a failed run older than the job's current result
-    (a runner stopped on the way) is not reported as what the job cost."""
+    command runs once a suite run, even under --force, its wall time is the first job's, and the
+    second job's row says whose command made it, with no wall time of its own. A failed run's
+    record (a runner stopped on the way, whose job a later run finished) is not reported as what
+    a current job cost."""
     monkeypatch.chdir(tmp_path)
     suite = load_suite()
     both = (result_command('cls_a', {'accuracy/top1': 80.0}) + ' && ' +
@@ -207,25 +208,20 @@ def test_jobs_of_one_command_run_it_once_and_a_stale_failure_is_not_their_cost(t
     with open('jobs.py', 'w') as f:
         f.write(f'jobs = {table["jobs"]!r}\n')
     argv = ['--jobs', 'jobs.py', '--out-dir', 'suite', '--reference', 'none']
-    # A stopped runner's record for cls_b, written before the results exist.
-    suite.write_record('suite', 'cls_b', 0.3, 'FAILED (exit -9, see logs/cls_b.log)')
-    for extra in ([], ['--force']):
+    made_by = "current (made by cls_a's command)"
+    for extra in ([], ['--force'], []):
         assert suite.main(argv + extra) == 0
         results = json.load(open('suite/results.json'))['jobs']
-        assert results['cls_a']['status'] == 'ran' and results['cls_a']['wall_time_s'] > 0
-        assert results['cls_b']['status'] == 'current (made by the run of cls_a)'
-        assert results['cls_b']['wall_time_s'] is None
-    assert runs(tmp_path) == ['cls_a', 'cls_b'] * 2  # the shared command ran once a run
-    # A later run finds both current and keeps what the records say.
+        assert results['cls_b']['status'] == made_by and results['cls_b']['wall_time_s'] is None
+        assert results['cls_a']['wall_time_s'] > 0
+    assert results['cls_a']['status'] == 'current (not re-run)'  # the third run: nothing ran
+    assert runs(tmp_path) == ['cls_a', 'cls_b'] * 2  # once in each of the first two runs
+
+    # cls_a's record from a stopped runner, and a results.json row that copies it.
+    suite.write_record('suite', 'cls_a', 0.3, 'FAILED (exit -9, see logs/cls_a.log)')
+    results['cls_a'].update(wall_time_s=0.3, status='FAILED (exit -9)')
+    json.dump(dict(jobs=results), open('suite/results.json', 'w'))
     assert suite.main(argv) == 0
     results = json.load(open('suite/results.json'))['jobs']
-    assert results['cls_b']['status'] == 'current (made by the run of cls_a)'
+    assert results['cls_a']['wall_time_s'] is None
     assert results['cls_a']['status'] == 'current (not re-run)'
-
-    # The stale failure: a failed record older than the current result is ignored.
-    suite.write_record('suite', 'cls_b', 0.3, 'FAILED (exit -9, see logs/cls_b.log)')
-    record = osp.join('suite', 'logs', 'cls_b.json')
-    os.utime(record, (1, 1))
-    assert suite.current_record('suite', 'cls_b', table['jobs']['cls_b']) == {}
-    os.utime(record, None)  # newer than the result: a failure after it, reported
-    assert suite.current_record('suite', 'cls_b', table['jobs']['cls_b'])['wall_time_s'] == 0.3

@@ -136,15 +136,11 @@ def read_record(out_dir: str, name: str) -> dict:
         return json.load(f)
 
 
-def current_record(out_dir: str, name: str, job: dict) -> dict:
-    """The job's record, unless it is of a failed run older than the job's current result (a run
-    stopped on the way, whose job another run then finished)."""
+def current_record(out_dir: str, name: str) -> dict:
+    """The record of the run that wrote a current result: a failed run's record is not (a runner
+    stopped on the way, whose job another run then finished), and nor is a failed row."""
     record = read_record(out_dir, name)
-    failed = record.get('status', '').startswith('FAILED')
-    if failed and osp.getmtime(newest(job['results'])) > osp.getmtime(
-            record_path(out_dir, name)):
-        return {}
-    return record
+    return {} if record.get('status', '').startswith('FAILED') else record
 
 
 def write_record(out_dir: str, name: str, wall: Optional[float], status: str) -> None:
@@ -318,28 +314,36 @@ def main(argv=None) -> int:
             previous = json.load(f).get('jobs', {})
 
     rows, start = [], time.perf_counter()
-    ran_by = {}  # the commands run in this run -> the job that ran them
+    # One command that writes several jobs' results (a GenRep chain's stages, one make target)
+    # runs once a suite run, and its wall time is the first of those jobs' in the table.
+    first_of = {}
+    for name, job in table.items():
+        first_of.setdefault(tuple(job_commands(job)), name)
+    ran = set()  # the commands run in this run
     for index, (name, job) in enumerate(jobs.items(), 1):
         prefix = f'[{index}/{len(jobs)}] {name}'
         wall = None
         commands = tuple(job_commands(job))
-        if commands in ran_by:
-            # One command writes several jobs' results (a GenRep chain's stages): it runs once,
-            # and its wall time is the job's that ran it.
-            status = f'current (made by the run of {ran_by[commands]})'
+        owner = first_of[commands]
+        made_by = f"current (made by {owner}'s command)"
+        if commands in ran:
+            status = made_by
             write_record(args.out_dir, name, None, status)
-            print(f'{prefix}: result current, made by {ran_by[commands]}', flush=True)
+            print(f'{prefix}: result current, made by {owner}\'s command', flush=True)
         elif not args.force and is_current(job):
             status = 'current (not re-run)'
-            # What the run that wrote the result cost: its record, else the last results.json.
-            record = current_record(args.out_dir, name, job)
-            if record.get('status', '').startswith('current (made by'):
-                status = record['status']
+            # What the run that wrote the result cost: its record, else the last results.json;
+            # none for a job that shares its command with an earlier one.
+            record = current_record(args.out_dir, name)
             wall = record.get('wall_time_s')
-            if wall is None and not status.startswith('current (made by'):
-                wall = previous.get(name, {}).get('wall_time_s')
+            if owner != name:
+                status, wall = made_by, None
+            elif wall is None:
+                row = previous.get(name, {})
+                if not row.get('status', '').startswith('FAILED'):
+                    wall = row.get('wall_time_s')
                 if wall is not None:
-                    write_record(args.out_dir, name, wall, previous[name].get('status', 'ran'))
+                    write_record(args.out_dir, name, wall, row.get('status', 'ran'))
             print(f'{prefix}: result current, skipped ({newest(job["results"])})', flush=True)
         else:
             print(f'{prefix}: running {" && ".join(job_commands(job))} ...', flush=True)
@@ -347,7 +351,7 @@ def main(argv=None) -> int:
             code = run_job(job, osp.join(args.out_dir, 'logs', f'{name}.log'))
             wall = time.perf_counter() - began
             status = 'ran' if code == 0 else f'FAILED (exit {code}, see logs/{name}.log)'
-            ran_by.setdefault(commands, name)
+            ran.add(commands)
             write_record(args.out_dir, name, wall, status)
             print(f'{prefix}: {status} in {wall / 60:.1f} min '
                   f'(suite {(time.perf_counter() - start) / 60:.1f} min)', flush=True)

@@ -142,6 +142,24 @@ def test_metafiles_validate_with_model_index(tmp_path, monkeypatch):
     assert sorted(m.name for m in modelindex.load('model-index.yml').models) == ['cls_a', 'cls_b']
 
 
+def test_the_repositorys_model_index_validates_and_matches_the_job_table():
+    """The committed model-index.yml (written by the last full suite run): it validates, and each
+    entry names a config that exists and carries the metrics of its job in the suite's table
+    and the stored reference."""
+    index = modelindex.load(osp.join(REPO_ROOT, 'model-index.yml'))
+    assert index.check(silent=True) == []
+    jobs = load_suite().load_jobs(osp.join(REPO_ROOT, 'benchmarks', 'suite_jobs.py'))
+    reference = json.load(open(osp.join(REPO_ROOT, 'benchmarks', 'suite_reference.json')))['jobs']
+    models = {model.name: model for model in index.models}
+    assert sorted(models) == sorted(jobs) == sorted(reference)
+    for name, model in models.items():
+        assert osp.isfile(osp.join(REPO_ROOT, model.config)), model.config
+        assert model.config == jobs[name]['config']
+        stored = {jobs[name]['metrics'][key]: value
+                  for key, value in reference[name]['metrics'].items() if value is not None}
+        assert model.results[0].metrics == pytest.approx(stored, rel=1e-3, abs=1e-4), name
+
+
 @pytest.mark.slow
 def test_suite_on_two_tiny_configs_trained_and_tested_by_the_tools(tmp_path, monkeypatch):
     """Two real jobs (tools/train.py 2 iterations + tools/test.py on 8 Fashion-MNIST-like

@@ -99,18 +99,28 @@ def test_eq3_bayes_with_uniform_prior():
     torch.testing.assert_close(bayes_posterior(log_lik, tau), joint / joint.sum(1, keepdim=True))
 
 
+def bound_weights(schedule):
+    """(respaced timesteps, the training abar in float64, the variational-bound weights lambda_s
+    of ||eps - eps_theta||^2 per respaced index), from the DDPM formulas: beta_s = 1 -
+    abar_s / abar_{s-1}, the posterior variance (clipped at s = 0 to s = 1's), lambda_s =
+    beta_s^2 / (2 sigma_s^2 (1 - beta_s) (1 - abar_s))."""
+    ts = schedule.timesteps.tolist()
+    steps = len(ts)
+    abar = DDPMScheduler(**SCHEDULER).alphas_cumprod.double()
+    abar_prev = [abar[ts[s - 1]] if s > 0 else torch.tensor(1.0).double() for s in range(steps)]
+    beta = [1 - abar[ts[s]] / abar_prev[s] for s in range(steps)]
+    post_var = [beta[s] * (1 - abar_prev[s]) / (1 - abar[ts[s]]) for s in range(steps)]
+    lam = [beta[s]**2 / (2 * post_var[max(s, 1)] * (1 - beta[s]) * (1 - abar[ts[s]]))
+           for s in range(steps)]
+    return ts, abar, lam
+
+
 def test_denoising_error_is_li_et_al_computed_directly():
     """-sum_s w_s E_eps ||eps - eps_theta(x_s, s, y)||^2 / D, with the estimator's noise (one
     generator: num_noise draws per index, noisiest index first) and independently computed w_s."""
     x, _, denoiser, _ = gaussian_problem(num_images=4, shape=(2, 2, 2), num_classes=3)
     schedule = DiffusionSchedule(SCHEDULER, 8)
-    ts = schedule.timesteps.tolist()
-    abar = DDPMScheduler(**SCHEDULER).alphas_cumprod.double()
-    abar_prev = [abar[ts[s - 1]] if s > 0 else torch.tensor(1.0).double() for s in range(8)]
-    beta = [1 - abar[ts[s]] / abar_prev[s] for s in range(8)]
-    post_var = [beta[s] * (1 - abar_prev[s]) / (1 - abar[ts[s]]) for s in range(8)]
-    elbo = [beta[s]**2 / (2 * post_var[max(s, 1)] * (1 - beta[s]) * (1 - abar[ts[s]]))
-            for s in range(8)]
+    ts, abar, elbo = bound_weights(schedule)
     for weighting, weights in [('uniform', [1 / 8] * 8), ('elbo', elbo)]:
         est = DenoisingErrorPosterior(schedule, weighting=weighting, num_noise=2, seed=3)
         g = torch.Generator().manual_seed(3)
@@ -138,13 +148,7 @@ def test_uniform_combine_is_the_denoising_error_at_the_kept_steps():
     schedule = DiffusionSchedule(SCHEDULER, 8)
     est = ReverseChainPosterior(schedule, burn_in=1, thinning=2, seed=5)
     assert (est.components, est.combine) == ('forward', 'uniform')
-    ts = schedule.timesteps.tolist()
-    abar = DDPMScheduler(**SCHEDULER).alphas_cumprod.double()
-    abar_prev = [abar[ts[s - 1]] if s > 0 else torch.tensor(1.0).double() for s in range(8)]
-    beta = [1 - abar[ts[s]] / abar_prev[s] for s in range(8)]
-    post_var = [beta[s] * (1 - abar_prev[s]) / (1 - abar[ts[s]]) for s in range(8)]
-    lam = [beta[s]**2 / (2 * post_var[max(s, 1)] * (1 - beta[s]) * (1 - abar[ts[s]]))
-           for s in range(8)]
+    ts, abar, lam = bound_weights(schedule)
     kept = [6, 4, 2, 0]  # 8 steps, burn-in 1 (index 7), then every 2nd: 6, 4, 2, 0
     assert est.num_evaluations() == len(kept)
     g = torch.Generator().manual_seed(5)

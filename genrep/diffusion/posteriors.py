@@ -249,13 +249,14 @@ class ReverseChainPosterior(PosteriorEstimator):
     per step in the noise-prediction error, :func:`uniform_step_log_likelihood`; with a learned
     variance the normaliser is reweighted too). The literal reading is ('chain', 'mixture'); the
     default ('forward', 'uniform') is the one measured closest to the exact posterior on the
-    analytic oracle and the best per evaluation on the Fashion-MNIST denoiser (docs/decisions.md,
-    Reverse chain; ``benchmarks/teacher.py``).
+    analytic oracle, and of the Eq. 2 readings the best on the Fashion-MNIST denoiser (where the
+    denoising error is still ahead at 20 evaluations; docs/decisions.md, Reverse chain;
+    ``benchmarks/teacher.py``).
 
     Image level: the density of the whole input, divided by D = C h w. Dense: the same per
-    location (a density of the C channels there), divided by C; for 'geometric' the dense map
-    averaged over locations equals the image level; for 'mixture' it does when S = 1 and is in
-    general at least image level - (hw - 1) log S / D. The mixture weight is 1/S (Algorithm 1,
+    location (a density of the C channels there), divided by C; for 'geometric' and 'uniform'
+    the dense map averaged over locations equals the image level; for 'mixture' it does when
+    S = 1 and is in general at least image level - (hw - 1) log S / D. The mixture weight is 1/S (Algorithm 1,
     line 29 divides by T//k instead; a class-independent constant, which the posterior ignores).
 
     Args:

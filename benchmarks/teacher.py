@@ -128,6 +128,9 @@ def estimators():
                      chain(steps, m, k, combine='geometric')))
     for steps, m, k in CHAIN_SETTINGS:
         rows.append((DEFAULT, f'({steps},{m},{k})', chain(steps, m, k)))
+    for steps, m, k in CHAIN_SETTINGS:
+        rows.append(('forward+uniform, antithetic', f'({steps},{m},{k})',
+                     chain(steps, m, k, antithetic=True)))
     for steps in [5, 10, 25, 50]:
         rows.append(('denoising error (uniform)', f"T'={steps}",
                      DenoisingErrorPosterior(DiffusionSchedule(SCHEDULER, steps), seed=0)))

@@ -268,6 +268,9 @@ class ReverseChainPosterior(PosteriorEstimator):
         step_batch: 'forward' components: kept steps per denoiser call (they are independent
             given the input; ``None``: all S in one call, B K S states, mind the memory at
             LDM scale). The estimate does not depend on it.
+        antithetic: 'forward' components: the kept steps in pairs whose input noise is one draw
+            and its negation (``reverse_chain.forward_noised_steps``); measured on the analytic
+            oracle in ``benchmarks/teacher.py``.
         other args: see :class:`PosteriorEstimator`.
 
     The ``adjust`` hook of the estimate (``DiffusionSchedule.p_sample``'s, ``(mean, log_variance,
@@ -281,7 +284,7 @@ class ReverseChainPosterior(PosteriorEstimator):
 
     def __init__(self, schedule, burn_in: int = 50, thinning: int = 2, strength: float = 1.0,
                  components: str = 'forward', combine: str = 'uniform',
-                 step_batch: Optional[int] = 1, **kwargs):
+                 step_batch: Optional[int] = 1, antithetic: bool = False, **kwargs):
         super().__init__(schedule, **kwargs)
         # A chain that keeps no step fails here, when the config is built, not at the first call.
         kept_step_indices(chain_length(self.schedule.num_steps, strength), burn_in, thinning)
@@ -298,6 +301,10 @@ class ReverseChainPosterior(PosteriorEstimator):
         self.combine = combine
         check_step_batch(step_batch)  # at build time, not at the first call
         self.step_batch = step_batch
+        if antithetic and components != 'forward':
+            raise ValueError("ReverseChainPosterior: antithetic noise needs components='forward' "
+                             '(a free-running chain draws its own path)')
+        self.antithetic = antithetic
 
     def num_evaluations(self) -> int:
         """Denoiser calls per (image, class): the steps that run ('chain') or the kept ones."""
@@ -310,7 +317,8 @@ class ReverseChainPosterior(PosteriorEstimator):
         args = (self.schedule, denoiser, x0, class_ids, self.burn_in, self.thinning, generator,
                 self.class_batch, self.strength, adjust)
         steps = (reverse_chain(*args) if self.components == 'chain' else
-                 forward_noised_steps(*args, step_batch=self.step_batch))
+                 forward_noised_steps(*args, step_batch=self.step_batch,
+                                      antithetic=self.antithetic))
         inputs = x0.unsqueeze(1).float()
 
         def target(step):

@@ -327,7 +327,8 @@ def forward_noised_steps(schedule: DiffusionSchedule,
                          class_batch: Optional[int] = None,
                          strength: float = 1.0,
                          adjust: Optional[StepAdjust] = None,
-                         step_batch: Optional[int] = 1) -> Iterator[ReverseStep]:
+                         step_batch: Optional[int] = 1,
+                         antithetic: bool = False) -> Iterator[ReverseStep]:
     """The reverse kernel p_theta(x_{s-1} | x_s, y) at the kept indices s of the chain, each
     evaluated from x_s = q_sample(x0, s, noise) (the input forward-noised to s) rather than from
     a free-running chain; the other arguments are those of :func:`reverse_chain`.
@@ -336,7 +337,10 @@ def forward_noised_steps(schedule: DiffusionSchedule,
     for the step's sample, both shared by the classes of an image. The kept steps are independent
     given x0, so ``step_batch`` of them share one denoiser call (B K ``step_batch`` states;
     ``None``: all S kept steps at once; ``class_batch`` still bounds the classes x steps per
-    call). The draws and the results do not depend on ``step_batch``.
+    call). The draws and the results do not depend on ``step_batch``. ``antithetic``: the kept
+    steps go in pairs, the second of a pair noised with the negation of the first's draw for x_s
+    (antithetic variates: where the class-dependent part of a step's error is near-linear in the
+    noise, the pair's sum cancels it; the sample draws stay independent).
 
     Yields:
         :class:`ReverseStep` for each kept index, in chain order; ``state`` is x_s.
@@ -354,11 +358,16 @@ def forward_noised_steps(schedule: DiffusionSchedule,
 
     check_step_batch(step_batch)
     group = step_batch or len(kept)
+    paired = None  # the draw of the first step of an antithetic pair
     for first in range(0, len(kept), group):
         indices = kept[first:first + group]
         states, noises = [], []
-        for index in indices:  # chain order, as one step at a time would draw them
-            states.append(schedule.q_sample(x0, index, draw()))
+        for position, index in enumerate(indices, first):  # chain order, one step at a time
+            if antithetic and position % 2 == 1:
+                state_noise = -paired
+            else:
+                state_noise = paired = draw()
+            states.append(schedule.q_sample(x0, index, state_noise))
             noises.append(draw() if index > 0 else None)
         # Columns (step j, class k) -> j K + k: every step's state against every class.
         columns = torch.stack(states, 1).unsqueeze(2).expand(

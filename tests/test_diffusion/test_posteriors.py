@@ -417,3 +417,52 @@ def test_reverse_chain_posterior_mixes_the_adjusted_steps():
     adjusted = est.log_likelihood(denoiser, x, ids, adjust=adjust)
     torch.testing.assert_close(adjusted, mixture.log_prob(x[:, None]) / 8)
     assert (est.log_likelihood(denoiser, x, ids) - adjusted).abs().max() > 1e-2
+
+
+class StateRecorder(torch.nn.Module):
+    """A denoiser wrapper that keeps the (x_t, t) of every call."""
+
+    def __init__(self, denoiser):
+        super().__init__()
+        self.denoiser, self.calls = denoiser, []
+        self.num_classes = denoiser.num_classes
+
+    def forward(self, x_t, t, class_labels):
+        self.calls.append((x_t.clone(), t.clone()))
+        return self.denoiser(x_t, t, class_labels)
+
+
+@pytest.mark.parametrize('step_batch', [1, None, 3])
+def test_antithetic_pairs_negate_the_input_noise(step_batch):
+    """antithetic=True: the kept steps in pairs (chain order), the second noised with the negation
+    of the first's draw, whatever the step batching; the recovered noise
+    (x_s - sqrt(abar) x) / sqrt(1 - abar) of each pair sums to zero, and an odd last step has its
+    own draw."""
+    x, _, denoiser, _ = gaussian_problem(num_images=3, shape=(1, 2, 2), num_classes=2)
+    schedule = DiffusionSchedule(SCHEDULER, 12)
+    abar = DDPMScheduler(**SCHEDULER).alphas_cumprod
+    recorder = StateRecorder(denoiser)
+    est = ReverseChainPosterior(schedule, burn_in=1, thinning=2, seed=4, antithetic=True,
+                                step_batch=step_batch)
+    assert est.num_evaluations() == 6
+    estimate = est.log_likelihood(recorder, x)
+    noises = []
+    for x_t, t in recorder.calls:  # rows: image-major, then (step, class) columns
+        per_image = x_t.shape[0] // 3
+        for row in range(0, x_t.shape[0], 2):  # the 2 classes of an image see one state
+            a = abar[t[row]]
+            noises.append((int(t[row]), (x_t[row] - a.sqrt() * x[row // per_image]) /
+                           (1 - a).sqrt()))
+    by_step = {}
+    for timestep, noise in noises:
+        by_step.setdefault(timestep, []).append(noise)
+    steps = sorted(by_step, reverse=True)  # chain order
+    assert len(steps) == 6
+    for first, second in zip(steps[0::2], steps[1::2]):
+        torch.testing.assert_close(torch.stack(by_step[first]), -torch.stack(by_step[second]),
+                                   atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        estimate, ReverseChainPosterior(schedule, burn_in=1, thinning=2, seed=4,
+                                        antithetic=True).log_likelihood(denoiser, x))
+    with pytest.raises(ValueError, match='antithetic'):
+        ReverseChainPosterior(schedule, burn_in=1, components='chain', antithetic=True)

@@ -116,3 +116,18 @@ def test_short_default_chain_against_bayes():
     assert est.num_evaluations() == 4
     acc, div = score(est, 'isotropic', (1, 2, 2), 1.0)
     assert acc >= 0.9 and div <= 0.15, (acc, div)
+
+
+def test_antithetic_pairs_against_bayes():
+    """Antithetic noise for the kept steps' inputs at (200, 50, 2), D = 16, 128 images. On
+    isotropic classes the exact denoiser is linear in x_t, so the class-dependent part of a step's
+    error is linear in the noise and a pair cancels it: at separation 0.5, where independent
+    draws reach 0.945 / KL 0.014, the pairs reach 1.0 / 0.002 (measured). On mixture classes the
+    denoiser is not linear and the gain is smaller (separation 1.0: 0.969 / 0.017 -> 0.977 /
+    0.008)."""
+    for kind, sep, min_agree, max_kl in [('isotropic', 0.5, 0.98, 0.006),
+                                         ('mixture', 1.0, 0.95, 0.015)]:
+        independent = score(chain(200, 50, 2), kind, (1, 4, 4), sep)
+        paired = score(chain(200, 50, 2, antithetic=True), kind, (1, 4, 4), sep)
+        assert paired[0] >= min_agree and paired[1] <= max_kl, (kind, paired)
+        assert paired[1] < independent[1], (kind, independent, paired)

@@ -19,6 +19,7 @@ model = dict(
         # on the checkpoint with tools/analysis_tools/teacher_calibration.py, then switch.
         components='forward',
         combine='geometric',
+        antithetic=False,
         temperature=0.25),
     distill_loss=dict(type='GenerativeDistillationLoss', loss_weight=1.0),
     num_candidates=2,

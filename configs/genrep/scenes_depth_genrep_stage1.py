@@ -26,6 +26,7 @@ model = dict(
         # now combine='uniform', which wants its own temperature (docs/decisions.md).
         components='forward',
         combine='geometric',
+        antithetic=False,
         temperature=1 / 3),
     distill_loss=dict(type='GenerativeDistillationLoss', loss_weight=1.0),
     num_candidates=4,

@@ -248,16 +248,17 @@ class ReverseChainPosterior(PosteriorEstimator):
     :func:`geometric_log_likelihood`) or 'uniform' (the log-densities reweighted to equal weight
     per step in the noise-prediction error, :func:`uniform_step_log_likelihood`; with a learned
     variance the normaliser is reweighted too). The literal reading is ('chain', 'mixture'); the
-    default ('forward', 'uniform') is the one measured closest to the exact posterior on the
-    analytic oracle, and of the Eq. 2 readings the best on the Fashion-MNIST denoiser (where the
-    denoising error is still ahead at 20 evaluations; docs/decisions.md, Reverse chain;
-    ``benchmarks/teacher.py``).
+    default ('forward', 'uniform', antithetic pairs of steps) is the one measured closest to the
+    exact posterior on the analytic oracle, and of the Eq. 2 readings the best on the
+    Fashion-MNIST denoiser (where the denoising error is still ahead at 20 evaluations;
+    docs/decisions.md, Reverse chain; ``benchmarks/teacher.py``).
 
     Image level: the density of the whole input, divided by D = C h w. Dense: the same per
     location (a density of the C channels there), divided by C; for 'geometric' and 'uniform'
     the dense map averaged over locations equals the image level; for 'mixture' it does when
-    S = 1 and is in general at least image level - (hw - 1) log S / D. The mixture weight is 1/S (Algorithm 1,
-    line 29 divides by T//k instead; a class-independent constant, which the posterior ignores).
+    S = 1 and is in general at least image level - (hw - 1) log S / D. The mixture weight is 1/S
+    (Algorithm 1, line 29 divides by T//k instead; a class-independent constant, which the
+    posterior ignores).
 
     Args:
         burn_in: m, discarded first steps of the chain.
@@ -269,8 +270,9 @@ class ReverseChainPosterior(PosteriorEstimator):
             given the input; ``None``: all S in one call, B K S states, mind the memory at
             LDM scale). The estimate does not depend on it.
         antithetic: 'forward' components: the kept steps in pairs whose input noise is one draw
-            and its negation (``reverse_chain.forward_noised_steps``); measured on the analytic
-            oracle in ``benchmarks/teacher.py``.
+            and its negation (``reverse_chain.forward_noised_steps``); ``None`` (default): on
+            for 'forward' components, where it is measured better (``benchmarks/teacher.py``,
+            docs/decisions.md), and not available for 'chain'.
         other args: see :class:`PosteriorEstimator`.
 
     The ``adjust`` hook of the estimate (``DiffusionSchedule.p_sample``'s, ``(mean, log_variance,
@@ -284,7 +286,7 @@ class ReverseChainPosterior(PosteriorEstimator):
 
     def __init__(self, schedule, burn_in: int = 50, thinning: int = 2, strength: float = 1.0,
                  components: str = 'forward', combine: str = 'uniform',
-                 step_batch: Optional[int] = 1, antithetic: bool = False, **kwargs):
+                 step_batch: Optional[int] = 1, antithetic: Optional[bool] = None, **kwargs):
         super().__init__(schedule, **kwargs)
         # A chain that keeps no step fails here, when the config is built, not at the first call.
         kept_step_indices(chain_length(self.schedule.num_steps, strength), burn_in, thinning)
@@ -301,6 +303,8 @@ class ReverseChainPosterior(PosteriorEstimator):
         self.combine = combine
         check_step_batch(step_batch)  # at build time, not at the first call
         self.step_batch = step_batch
+        if antithetic is None:  # the default: pairs for the forward-noised components
+            antithetic = components == 'forward'
         if antithetic and components != 'forward':
             raise ValueError("ReverseChainPosterior: antithetic noise needs components='forward' "
                              '(a free-running chain draws its own path)')

@@ -138,7 +138,8 @@ def test_denoising_error_is_li_et_al_computed_directly():
 
 
 def test_uniform_combine_is_the_denoising_error_at_the_kept_steps():
-    """The default reading ('forward' components, 'uniform' combine): each kept step's
+    """The default reading ('forward' components, 'uniform' combine; here with independent
+    draws, the pairs are tested below): each kept step's
     log-density over its bound weight lambda_s is -||eps_s - eps_theta(x_s, s, y)||^2 plus a
     class-independent constant, so the estimate is -(harmonic mean of lambda) x the mean error
     over the kept steps / D, up to a class-independent constant. Computed directly: the noise
@@ -146,8 +147,8 @@ def test_uniform_combine_is_the_denoising_error_at_the_kept_steps():
     sample draw when s > 0), lambda_s from the DDPM formula, errors of the exact denoiser."""
     x, _, denoiser, _ = gaussian_problem(num_images=4, shape=(2, 2, 2), num_classes=3)
     schedule = DiffusionSchedule(SCHEDULER, 8)
-    est = ReverseChainPosterior(schedule, burn_in=1, thinning=2, seed=5)
-    assert (est.components, est.combine) == ('forward', 'uniform')
+    est = ReverseChainPosterior(schedule, burn_in=1, thinning=2, seed=5, antithetic=False)
+    assert ReverseChainPosterior(schedule, burn_in=1).combine == 'uniform'
     ts, abar, lam = bound_weights(schedule)
     kept = [6, 4, 2, 0]  # 8 steps, burn-in 1 (index 7), then every 2nd: 6, 4, 2, 0
     assert est.num_evaluations() == len(kept)
@@ -434,16 +435,16 @@ class StateRecorder(torch.nn.Module):
 
 @pytest.mark.parametrize('step_batch', [1, None, 3])
 def test_antithetic_pairs_negate_the_input_noise(step_batch):
-    """antithetic=True: the kept steps in pairs (chain order), the second noised with the negation
-    of the first's draw, whatever the step batching; the recovered noise
+    """antithetic (the default): the kept steps in pairs (chain order), the second noised with
+    the negation of the first's draw, whatever the step batching; the recovered noise
     (x_s - sqrt(abar) x) / sqrt(1 - abar) of each pair sums to zero, and an odd last step has its
     own draw."""
     x, _, denoiser, _ = gaussian_problem(num_images=3, shape=(1, 2, 2), num_classes=2)
     schedule = DiffusionSchedule(SCHEDULER, 12)
     abar = DDPMScheduler(**SCHEDULER).alphas_cumprod
     recorder = StateRecorder(denoiser)
-    est = ReverseChainPosterior(schedule, burn_in=1, thinning=2, seed=4, antithetic=True,
-                                step_batch=step_batch)
+    est = ReverseChainPosterior(schedule, burn_in=1, thinning=2, seed=4, step_batch=step_batch)
+    assert est.antithetic  # the default for 'forward' components
     assert est.num_evaluations() == 6
     estimate = est.log_likelihood(recorder, x)
     noises = []

@@ -23,4 +23,5 @@ sd_teacher = dict(
     # on the checkpoint with tools/analysis_tools/teacher_calibration.py, then switch.
     components='forward',
     combine='geometric',
+    antithetic=False,
     temperature=0.25)

@@ -136,11 +136,10 @@ def read_record(out_dir: str, name: str) -> dict:
         return json.load(f)
 
 
-def current_record(out_dir: str, name: str) -> dict:
-    """The record of the run that wrote a current result: a failed run's record is not (a runner
-    stopped on the way, whose job another run then finished), and nor is a failed row."""
-    record = read_record(out_dir, name)
-    return {} if record.get('status', '').startswith('FAILED') else record
+def successful(entry: dict) -> dict:
+    """A job's record or results row, unless it is of a failed run: that is not what a current
+    result cost (a runner stopped on the way, whose job another run then finished)."""
+    return {} if entry.get('status', '').startswith('FAILED') else entry
 
 
 def write_record(out_dir: str, name: str, wall: Optional[float], status: str) -> None:
@@ -332,18 +331,16 @@ def main(argv=None) -> int:
             print(f'{prefix}: result current, made by {owner}\'s command', flush=True)
         elif not args.force and is_current(job):
             status = 'current (not re-run)'
-            # What the run that wrote the result cost: its record, else the last results.json;
-            # none for a job that shares its command with an earlier one.
-            record = current_record(args.out_dir, name)
-            wall = record.get('wall_time_s')
-            if owner != name:
-                status, wall = made_by, None
-            elif wall is None:
-                row = previous.get(name, {})
-                if not row.get('status', '').startswith('FAILED'):
+            if owner != name:  # its wall time is the earlier job's, whose command made it
+                status = made_by
+            else:
+                # What the run that wrote the result cost: its record, else the last results.json.
+                wall = successful(read_record(args.out_dir, name)).get('wall_time_s')
+                if wall is None:
+                    row = successful(previous.get(name, {}))
                     wall = row.get('wall_time_s')
-                if wall is not None:
-                    write_record(args.out_dir, name, wall, row.get('status', 'ran'))
+                    if wall is not None:
+                        write_record(args.out_dir, name, wall, row.get('status', 'ran'))
             print(f'{prefix}: result current, skipped ({newest(job["results"])})', flush=True)
         else:
             print(f'{prefix}: running {" && ".join(job_commands(job))} ...', flush=True)

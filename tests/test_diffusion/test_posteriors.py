@@ -291,16 +291,18 @@ def test_budgeted_candidates_equal_restricted_exact(estimator):
 
 
 class CallCounter(torch.nn.Module):
-    """A denoiser wrapper that counts calls and the states each saw."""
+    """A denoiser wrapper that counts calls and the states each saw, and keeps each call's
+    (x_t, t)."""
 
     def __init__(self, denoiser):
         super().__init__()
-        self.denoiser, self.calls, self.states = denoiser, 0, 0
+        self.denoiser, self.calls, self.states, self.inputs = denoiser, 0, 0, []
         self.num_classes = denoiser.num_classes
 
     def forward(self, x_t, t, class_labels):
         self.calls += 1
         self.states += x_t.shape[0]
+        self.inputs.append((x_t.clone(), t.clone()))
         return self.denoiser(x_t, t, class_labels)
 
 
@@ -420,19 +422,6 @@ def test_reverse_chain_posterior_mixes_the_adjusted_steps():
     assert (est.log_likelihood(denoiser, x, ids) - adjusted).abs().max() > 1e-2
 
 
-class StateRecorder(torch.nn.Module):
-    """A denoiser wrapper that keeps the (x_t, t) of every call."""
-
-    def __init__(self, denoiser):
-        super().__init__()
-        self.denoiser, self.calls = denoiser, []
-        self.num_classes = denoiser.num_classes
-
-    def forward(self, x_t, t, class_labels):
-        self.calls.append((x_t.clone(), t.clone()))
-        return self.denoiser(x_t, t, class_labels)
-
-
 @pytest.mark.parametrize('step_batch', [1, None, 3])
 def test_antithetic_pairs_negate_the_input_noise(step_batch):
     """antithetic (the default): the kept steps in pairs (chain order), the second noised with
@@ -442,13 +431,13 @@ def test_antithetic_pairs_negate_the_input_noise(step_batch):
     x, _, denoiser, _ = gaussian_problem(num_images=3, shape=(1, 2, 2), num_classes=2)
     schedule = DiffusionSchedule(SCHEDULER, 12)
     abar = DDPMScheduler(**SCHEDULER).alphas_cumprod
-    recorder = StateRecorder(denoiser)
+    recorder = CallCounter(denoiser)
     est = ReverseChainPosterior(schedule, burn_in=1, thinning=2, seed=4, step_batch=step_batch)
     assert est.antithetic  # the default for 'forward' components
     assert est.num_evaluations() == 6
     estimate = est.log_likelihood(recorder, x)
     noises = []
-    for x_t, t in recorder.calls:  # rows: image-major, then (step, class) columns
+    for x_t, t in recorder.inputs:  # rows: image-major, then (step, class) columns
         per_image = x_t.shape[0] // 3
         for row in range(0, x_t.shape[0], 2):  # the 2 classes of an image see one state
             a = abar[t[row]]

@@ -19,6 +19,11 @@ and the cost levers of issue 13, each the config's model with options changed:
   stage2_forward   stage 2 with that teacher
   stage2_budget    stage 2 with that teacher and the generation loss on the first
                    ``--generation-images`` images of the batch (``generation_images``)
+  stage1_mid       the best 6-evaluation teacher measured on the main job's denoiser: the
+                   estimator's default reading (forward-noised components at equal weight,
+                   antithetic pairs) at 6 kept steps of a 20-step chain from pure noise at its
+                   middle to low end (m = 8, k = 2), in one call (README's teacher table)
+  stage2_mid       stage 2 with that teacher
 
 Variants are timed in interleaved rounds (A, B, C, ..., A, B, C, ...) on the same batch, so that a
 drift of the machine's speed hits all of them alike; each variant's median step time and its spread
@@ -91,11 +96,15 @@ def variants(args, device):
     stage2_forward, stage2_forward_wrapper = build(args.stage2_config, device, **forward)
     budget, budget_wrapper = build(args.stage2_config, device, **forward,
                                    generation_images=args.generation_images)
+    mid = dict(posterior=dict(components='forward', combine='uniform', antithetic=True,
+                              strength=1.0, burn_in=8, thinning=2, step_batch=None))
+    stage1_mid, stage1_mid_wrapper = build(args.stage1_config, device, **mid)
+    stage2_mid, stage2_mid_wrapper = build(args.stage2_config, device, **mid)
     summed_model, _ = build(args.stage2_config, device)
     summed_wrapper = OPTIM_WRAPPERS.build(
         dict(plain, optimizer=torch.optim.AdamW(summed_model.parameters(), lr=1e-4)))
     # The semantic EMA copy starts as the unified denoiser, as SemanticEMAHook sets it.
-    for model in (stage2, summed_model, stage2_forward, budget):
+    for model in (stage2, summed_model, stage2_forward, budget, stage2_mid):
         model.semantic_denoiser.load_state_dict(model.denoiser.state_dict())
     return dict(
         perception=(perception, perception_wrapper),
@@ -105,7 +114,9 @@ def variants(args, device):
         stage2=(stage2, stage2_wrapper),
         stage1_forward=(stage1_forward, stage1_forward_wrapper),
         stage2_forward=(stage2_forward, stage2_forward_wrapper),
-        stage2_budget=(budget, budget_wrapper))
+        stage2_budget=(budget, budget_wrapper),
+        stage1_mid=(stage1_mid, stage1_mid_wrapper),
+        stage2_mid=(stage2_mid, stage2_mid_wrapper))
 
 
 def timed_step(model, wrapper, data, device):

@@ -37,8 +37,8 @@ COMPONENT_STDS = dict(isotropic=(0.5, ), mixture=(0.2, 0.4, 0.7))
 PAPER_CHAIN = (200, 50, 2)  # (T', m, k) of the paper
 # (T', m, k) of the forward-noised readings, from 4 to 75 evaluations.
 CHAIN_SETTINGS = [(10, 2, 2), (20, 4, 2), (40, 10, 2), (100, 25, 2), PAPER_CHAIN]
-# A long burn-in keeps only the low-noise end of the chain (t <= about 200-250 of 1000), where the
-# class evidence is; 5 to 50 evaluations.
+# A long burn-in keeps only the low-noise end of the chain (t <= about 200-500 of 1000), where the
+# oracle's class evidence is; 5 to 50 evaluations.
 LATE_SETTINGS = [(50, 40, 2), (100, 80, 2), (200, 150, 2), (200, 100, 2)]
 DEFAULT = 'forward+uniform+antithetic (default)'
 LATE = DEFAULT + ', late burn-in'

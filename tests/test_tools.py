@@ -256,3 +256,36 @@ def test_teacher_calibration_tool(repo_root, tmp_path):
     nlls = {row['temperature']: row['nll'] for row in result['rows']}
     assert nlls[result['fitted_temperature']] == min(nlls.values())
     assert 'NLL-fitted' in proc.stdout
+
+
+def test_teacher_staleness_tool(repo_root, tmp_path):
+    """The same checkpoint twice: no drift (KL 0, every argmax agrees) while a second noise draw
+    differs; a changed denoiser drifts, and the ratio is drift over redraw."""
+    import json
+
+    from genrep.apis import init_model
+    data = write_fashion_mnist(tmp_path / 'data', num_train=8, num_test=8)
+    config = 'tests/data/configs/fmnist_genrep_tiny_stage1.py'
+    torch.manual_seed(0)
+    state = init_model(osp.join(repo_root, config)).state_dict()
+    old, new = tmp_path / 'old.pth', tmp_path / 'new.pth'
+    torch.save({'state_dict': state}, old)
+    changed = {k: v + 0.05 * torch.randn_like(v) if 'denoiser' in k and v.is_floating_point()
+               else v for k, v in state.items()}
+    torch.save({'state_dict': changed}, new)
+    results = {}
+    for name, pair in [('same', (old, old)), ('changed', (old, new))]:
+        out = tmp_path / f'{name}.json'
+        proc = run_tool(repo_root, 'analysis_tools/teacher_staleness.py', config, str(pair[0]),
+                        str(pair[1]), '--num-images', '6', '--batch-size', '4', '--out',
+                        str(out), '--cfg-options', *data_options(data))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results[name] = json.loads(out.read_text())
+    same, changed = results['same'], results['changed']
+    assert same['images'] == 6
+    assert same['drift'] == {'kl': 0.0, 'agreement': 1.0}
+    assert same['redraw']['kl'] > 0
+    assert same['top1']['stale'] == same['top1']['fresh']
+    assert changed['drift']['kl'] > 0
+    assert changed['drift_over_redraw'] == pytest.approx(
+        changed['drift']['kl'] / changed['redraw']['kl'])

@@ -36,10 +36,12 @@ def genrep_model(runner, need: str):
 class SemanticEMAHook(Hook):
     """Keeps GenRep's semantic denoiser an exponential moving average of the unified one.
 
-    When training starts, a semantic denoiser that was never filled (a new stage 2, whose weights
-    come from a stage-1 checkpoint by ``load_from``) is set to the unified denoiser; a resumed run
-    keeps the one saved in its checkpoint. After each optimizer step it moves by
-    :func:`semantic_ema_update`.
+    When training starts, a semantic denoiser that was never filled, or was filled by another
+    stage (a new stage 2 whose weights come by ``load_from`` from a stage-1 checkpoint, whose copy,
+    if it has one, was that stage's teacher), is set to the unified denoiser; a resumed run keeps
+    the one saved in its checkpoint. After each optimizer step it moves by
+    :func:`semantic_ema_update`; ``momentum=1`` keeps it where it started (a frozen teacher,
+    ``GenRep(teacher_weights='semantic')``).
 
     Args:
         momentum: m (paper: 0.999).
@@ -55,9 +57,11 @@ class SemanticEMAHook(Hook):
 
     def before_train(self, runner) -> None:
         model = genrep_model(runner, 'semantic_denoiser')
-        if not bool(model.semantic_initialized):
+        filled_by = int(model.semantic_stage)
+        if not bool(model.semantic_initialized) or filled_by not in (-1, model.stage):
             model.semantic_denoiser.load_state_dict(model.denoiser.state_dict())
             model.semantic_initialized.fill_(True)
+            model.semantic_stage.fill_(model.stage)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs: Optional[dict] = None) -> None:

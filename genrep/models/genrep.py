@@ -84,6 +84,13 @@ class GenRep(BaseModel):
             teacher estimates are kept per training image (``sample_idx``) and reused for
             ``max_age`` iterations when they cover the step's candidates
             (:mod:`genrep.models.teacher_cache`); ``None``: estimated every step.
+        teacher_weights: which denoiser weights the teacher runs on: 'unified' (the denoiser that
+            trains, as Algorithm 1 runs ``diffusion_model`` with its attention blocks training) or
+            'semantic' (the semantic copy theta_sem, an EMA of the unified denoiser kept by
+            ``SemanticEMAHook``; built in stage 1 too when asked for). Where stage 1 trains the
+            whole denoiser for perception alone, its teacher degrades with it (on Fashion-MNIST
+            from 60% to 17% top-1 in one epoch, README); the semantic copy with ``momentum=1``
+            keeps the teacher of the checkpoint the stage starts from.
         teacher_adjust: whether the teacher's reverse chain applies the semantic adjustment of the
             reverse step (Eq. 6-9, with x_sem := x_t as at inference) when the model has one. True:
             the teacher's Gaussian components (Eq. 2) are those of the reverse process the model
@@ -111,6 +118,7 @@ class GenRep(BaseModel):
                  distill_images: Optional[int] = None,
                  generation_images: Optional[int] = None,
                  teacher_cache: Optional[dict] = None,
+                 teacher_weights: str = 'unified',
                  teacher_adjust: bool = True,
                  semantic_noise: Optional[dict] = None,
                  rep_align: Optional[dict] = None,
@@ -150,6 +158,12 @@ class GenRep(BaseModel):
         if teacher_cache is not None and posterior is None:
             raise ValueError('GenRep: teacher_cache needs a posterior (the teacher it caches)')
         self.teacher_cache = TeacherCache(**teacher_cache) if teacher_cache is not None else None
+        if teacher_weights not in ('unified', 'semantic'):
+            raise ValueError(f"GenRep: teacher_weights must be 'unified' or 'semantic', got "
+                             f'{teacher_weights!r}')
+        if teacher_weights == 'semantic' and (posterior is None or stage == 0):
+            raise ValueError("GenRep: teacher_weights='semantic' needs a posterior and stage 1 or 2")
+        self.teacher_weights = teacher_weights
         self.teacher_adjust = teacher_adjust
         self.vlb_weight = vlb_weight
         self.label_dropout = label_dropout
@@ -160,7 +174,7 @@ class GenRep(BaseModel):
         if stage != 2 and (semantic_noise is not None or rep_align is not None):
             raise ValueError(f'GenRep: semantic_noise and rep_align belong to stage 2 (they need '
                              f'the semantic denoiser of stage 1), got them with stage={stage}')
-        if stage == 2:
+        if stage == 2 or teacher_weights == 'semantic':
             denoiser = self.denoiser
             if semantic_noise is not None:
                 self.semantic_noise = MODELS.build({
@@ -180,15 +194,22 @@ class GenRep(BaseModel):
                     **rep_align
                 })
             # theta_sem: an EMA copy of the denoiser (Sec. 3.3), filled from the unified denoiser
-            # when training starts (SemanticEMAHook) and saved with the checkpoints.
+            # when a stage's training starts (SemanticEMAHook) and saved with the checkpoints,
+            # with the stage that filled it (-1: a checkpoint from before it was recorded).
             self.semantic_denoiser = copy.deepcopy(denoiser).requires_grad_(False)
             self.register_buffer('semantic_initialized', torch.zeros((), dtype=torch.bool))
+            self.register_buffer('semantic_stage', torch.full((), -1, dtype=torch.long))
         self.set_trainable(trainable)
 
     # -- structure ---------------------------------------------------------------------------
     @property
     def backbone(self):
         return self.perception.backbone
+
+    @property
+    def teacher_denoiser(self):
+        """The denoiser the teacher p(y|x) runs on (``teacher_weights``)."""
+        return self.semantic_denoiser if self.teacher_weights == 'semantic' else self.denoiser
 
     @property
     def denoiser(self):
@@ -240,7 +261,7 @@ class GenRep(BaseModel):
             return perception_loss(out.losses)
         generators = sample_generators(data_samples, inputs.shape[0], TEACHER_STREAM,
                                        inputs.device)
-        with DenoiserCost(self.denoiser) as teacher:
+        with DenoiserCost(self.teacher_denoiser) as teacher:
             distil = self.generative_distillation(inputs, out.scores, generators,
                                                   sample_keys(data_samples, inputs.shape[0]))
         # Logged, not optimised (no 'loss' in the names): what the teacher cost this step.
@@ -284,7 +305,7 @@ class GenRep(BaseModel):
             if self.teacher_cache is not None:
                 extra.update(cache=self.teacher_cache, iteration=step_key()[1],
                              cache_keys=list(keys if keys is not None else range(batch))[:n])
-            targets = distillation_targets(self.posterior, self.denoiser, latents, scores,
+            targets = distillation_targets(self.posterior, self.teacher_denoiser, latents, scores,
                                            self.num_candidates, inputs.shape[-2:], **extra)
         return self.distill_loss(
             targets.teacher,

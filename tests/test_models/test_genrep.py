@@ -478,3 +478,82 @@ def test_generation_budget_weighs_every_image_alike_across_processes(monkeypatch
 def test_budgets_must_be_positive(key):
     with pytest.raises(ValueError, match=key):
         build(2, **{key: 0})
+
+
+def test_teacher_runs_on_the_semantic_copy_when_asked():
+    """teacher_weights='semantic' builds the semantic copy in stage 1 too, and the teacher reads
+    it: with the hook at momentum 1 the copy keeps the weights the stage started from, so training
+    the unified denoiser leaves the teacher where it was, while the default teacher moves."""
+
+    class Runner:
+        pass
+
+    inputs, samples = batch()
+    targets = {}
+    for weights in ('unified', 'semantic'):
+        model = build(1, teacher_weights=weights)
+        assert (model.semantic_denoiser is not None) == (weights == 'semantic')
+        if weights == 'semantic':
+            runner = Runner()
+            runner.model, runner.iter = model, 0
+            hook = SemanticEMAHook(momentum=1.0)
+            hook.before_train(runner)
+            assert model.teacher_denoiser is model.semantic_denoiser
+        else:
+            assert model.teacher_denoiser is model.denoiser
+        out = model.task.forward_train(model.perception, inputs, samples, with_scores=True)
+        before = model.generative_distillation(inputs, out.scores, torch.Generator().manual_seed(0))
+        with torch.no_grad():  # a training step's worth of change to the unified denoiser
+            for p in model.denoiser.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+        if weights == 'semantic':
+            hook.after_train_iter(runner, 0)
+        after = model.generative_distillation(inputs, out.scores, torch.Generator().manual_seed(0))
+        targets[weights] = (before, after)
+    torch.testing.assert_close(*targets['semantic'])
+    assert not torch.allclose(*targets['unified'])
+
+
+@pytest.mark.parametrize('kwargs,message', [
+    (dict(teacher_weights='ema'), "teacher_weights must be 'unified' or 'semantic'"),
+    (dict(teacher_weights='semantic', posterior=None), 'needs a posterior'),
+])
+def test_teacher_weights_are_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build(1, **kwargs)
+
+
+def test_a_new_stage_refills_the_semantic_copy_of_the_stage_before():
+    """A stage-1 checkpoint whose semantic copy was its frozen teacher: a new stage 2 loaded from
+    it starts its EMA from the unified denoiser, a resumed stage 2 keeps its own copy."""
+
+    class Runner:
+        pass
+
+    stage1 = build(1, teacher_weights='semantic')
+    runner = Runner()
+    runner.model, runner.iter = stage1, 0
+    SemanticEMAHook(momentum=1.0).before_train(runner)
+    assert int(stage1.semantic_stage) == 1
+    with torch.no_grad():
+        stage1.denoiser.model.conv_in.weight.add_(1.0)  # stage 1 trains; its teacher stays
+    checkpoint = stage1.state_dict()
+
+    stage2 = build(2)
+    stage2.load_state_dict(checkpoint, strict=False)  # load_from
+    runner.model = stage2
+    hook = SemanticEMAHook(momentum=0.999)
+    hook.before_train(runner)
+    torch.testing.assert_close(stage2.semantic_denoiser.model.conv_in.weight,
+                               stage2.denoiser.model.conv_in.weight)
+    assert int(stage2.semantic_stage) == 2
+    with torch.no_grad():
+        stage2.denoiser.model.conv_in.weight.add_(1.0)
+    resumed = build(2)
+    resumed.load_state_dict(stage2.state_dict())  # resume
+    runner.model = resumed
+    hook.before_train(runner)
+    torch.testing.assert_close(resumed.semantic_denoiser.model.conv_in.weight,
+                               stage2.semantic_denoiser.model.conv_in.weight)
+    assert not torch.allclose(resumed.semantic_denoiser.model.conv_in.weight,
+                              resumed.denoiser.model.conv_in.weight)

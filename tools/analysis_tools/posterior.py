@@ -60,12 +60,13 @@ def teacher_posterior(model, inputs: torch.Tensor, class_ids: torch.Tensor, seed
     as ``GenRep.generative_distillation`` reads it (encode, the reverse-step adjustment when the
     model has one); returns (probabilities [K], denoiser rows, seconds)."""
     estimator = model.posterior
-    with torch.no_grad(), DenoiserCost(model.denoiser) as cost:
+    with torch.no_grad(), DenoiserCost(model.teacher_denoiser) as cost:
         x0 = model.backbone.encode(inputs)
         adjust = (model.reverse_step_adjust(estimator.schedule)
                   if model.teacher_adjust else None)
         generator = torch.Generator(device=x0.device).manual_seed(seed)
-        probs = estimator.posterior(model.denoiser, x0, class_ids, generator, adjust=adjust)
+        probs = estimator.posterior(model.teacher_denoiser, x0, class_ids, generator,
+                                    adjust=adjust)
     return probs[0].cpu(), cost.evaluations, cost.seconds
 
 

@@ -18,11 +18,10 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import genrep  # noqa: F401  (applies genrep.compat before any OpenMMLab import)
 import torch
 from mmengine.config import DictAction
-from mmengine.dataset import pseudo_collate
-from mmengine.registry import DATASETS
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 from genrep.apis import init_model
+from genrep.apis.teacher import split_image_indices, teacher_log_likelihoods
 
 
 def parse_args():
@@ -58,31 +57,10 @@ def fit_temperature(log_lik: torch.Tensor, labels: torch.Tensor) -> float:
 def main():
     args = parse_args()
     model = init_model(args.config, args.checkpoint, args.device, args.cfg_options)
-    if getattr(model, 'posterior', None) is None:
-        raise ValueError(f'{args.config}: model.posterior is not set; the teacher needs a '
-                         'POSTERIORS estimator (e.g. ReverseChainPosterior)')
-    cfg = model.cfg
-    dataset_cfg = cfg[f'{args.split}_dataloader'].dataset.copy()
-    dataset_cfg.pipeline = cfg.test_dataloader.dataset.pipeline  # no augmentation
-    dataset = DATASETS.build(dataset_cfg)
-    generator = torch.Generator().manual_seed(args.seed)
-    count = min(args.num_images, len(dataset))
-    indices = torch.randperm(len(dataset), generator=generator)[:count].tolist()
-
-    log_liks, logits, labels = [], [], []
-    noise = torch.Generator(device=args.device).manual_seed(args.seed)
-    with torch.no_grad():
-        for start in range(0, count, args.batch_size):
-            batch = pseudo_collate([dataset[i] for i in indices[start:start + args.batch_size]])
-            data = model.data_preprocessor(batch, False)
-            inputs, samples = data['inputs'], data['data_samples']
-            feats = model.perception.extract_feat(inputs)
-            logits.append(model.perception.head(feats).cpu())
-            x0 = model.backbone.encode(inputs)
-            log_liks.append(model.posterior.log_likelihood(model.denoiser, x0, None, noise).cpu())
-            labels.append(torch.cat([s.gt_label for s in samples]).cpu())
-            print(f'{start + len(samples)}/{count} images', flush=True)
-    log_lik, logits, labels = torch.cat(log_liks), torch.cat(logits), torch.cat(labels)
+    dataset, indices = split_image_indices(model, args.split, args.num_images, args.seed)
+    count = len(indices)
+    estimates = teacher_log_likelihoods(model, dataset, indices, args.batch_size, args.seed)
+    log_lik, logits, labels = estimates['log_lik'], estimates['logits'], estimates['labels']
     num_classes = log_lik.shape[1]
 
     fitted = fit_temperature(log_lik, labels)

@@ -1,0 +1,45 @@
+"""The teacher's estimates on the images of a dataset split, for the analysis tools
+(``tools/analysis_tools/teacher_calibration.py``, ``teacher_staleness.py``)."""
+from typing import Dict, List
+
+import torch
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import DATASETS
+from torch import Tensor
+
+
+def split_image_indices(model, split: str, num_images: int, seed: int):
+    """The dataset of ``split`` ('train' or 'test', with the test pipeline: no augmentation) of
+    ``model.cfg`` and ``num_images`` of its indices drawn by ``seed``."""
+    cfg = model.cfg
+    dataset_cfg = cfg[f'{split}_dataloader'].dataset.copy()
+    dataset_cfg.pipeline = cfg.test_dataloader.dataset.pipeline
+    dataset = DATASETS.build(dataset_cfg)
+    generator = torch.Generator().manual_seed(seed)
+    count = min(num_images, len(dataset))
+    return dataset, torch.randperm(len(dataset), generator=generator)[:count].tolist()
+
+
+@torch.no_grad()
+def teacher_log_likelihoods(model, dataset, indices: List[int], batch_size: int = 64,
+                            noise_seed: int = 0, verbose: bool = True) -> Dict[str, Tensor]:
+    """The posterior estimator's normalised log p(x|y) over all classes (Eq. 2) for the images
+    ``indices`` of ``dataset``, its noise from one generator seeded ``noise_seed``, with the
+    head's logits and the labels: ``dict(log_lik=[N, K], logits=[N, K], labels=[N])``."""
+    if getattr(model, 'posterior', None) is None:
+        raise ValueError(f'{model.cfg.filename}: model.posterior is not set; the teacher needs a '
+                         'POSTERIORS estimator (e.g. ReverseChainPosterior)')
+    device = next(model.parameters()).device
+    noise = torch.Generator(device=device).manual_seed(noise_seed)
+    log_liks, logits, labels = [], [], []
+    for start in range(0, len(indices), batch_size):
+        batch = pseudo_collate([dataset[i] for i in indices[start:start + batch_size]])
+        data = model.data_preprocessor(batch, False)
+        inputs, samples = data['inputs'], data['data_samples']
+        logits.append(model.perception.head(model.perception.extract_feat(inputs)).cpu())
+        x0 = model.backbone.encode(inputs)
+        log_liks.append(model.posterior.log_likelihood(model.teacher_denoiser, x0, None, noise).cpu())
+        labels.append(torch.cat([s.gt_label for s in samples]).cpu())
+        if verbose:
+            print(f'{start + len(samples)}/{len(indices)} images', flush=True)
+    return dict(log_lik=torch.cat(log_liks), logits=torch.cat(logits), labels=torch.cat(labels))

@@ -24,13 +24,17 @@ def split_image_indices(model, split: str, num_images: int, seed: int):
 def teacher_log_likelihoods(model, dataset, indices: List[int], batch_size: int = 64,
                             noise_seed: int = 0, verbose: bool = True) -> Dict[str, Tensor]:
     """The posterior estimator's normalised log p(x|y) over all classes (Eq. 2) for the images
-    ``indices`` of ``dataset``, its noise from one generator seeded ``noise_seed``, with the
+    ``indices`` of ``dataset`` as training reads it (the teacher's weights, the reverse-step
+    adjustment of a stage-2 model), its noise from one generator seeded ``noise_seed``, with the
     head's logits and the labels: ``dict(log_lik=[N, K], logits=[N, K], labels=[N])``."""
     if getattr(model, 'posterior', None) is None:
         raise ValueError(f'{model.cfg.filename}: model.posterior is not set; the teacher needs a '
                          'POSTERIORS estimator (e.g. ReverseChainPosterior)')
     device = next(model.parameters()).device
     noise = torch.Generator(device=device).manual_seed(noise_seed)
+    # as GenRep.generative_distillation reads it: with the model's reverse-step adjustment
+    adjust = (model.reverse_step_adjust(model.posterior.schedule)
+              if model.teacher_adjust else None)
     log_liks, logits, labels = [], [], []
     for start in range(0, len(indices), batch_size):
         batch = pseudo_collate([dataset[i] for i in indices[start:start + batch_size]])
@@ -38,7 +42,8 @@ def teacher_log_likelihoods(model, dataset, indices: List[int], batch_size: int 
         inputs, samples = data['inputs'], data['data_samples']
         logits.append(model.perception.head(model.perception.extract_feat(inputs)).cpu())
         x0 = model.backbone.encode(inputs)
-        log_liks.append(model.posterior.log_likelihood(model.teacher_denoiser, x0, None, noise).cpu())
+        log_liks.append(model.posterior.log_likelihood(
+            model.teacher_denoiser, x0, None, noise, adjust=adjust).cpu())
         labels.append(torch.cat([s.gt_label for s in samples]).cpu())
         if verbose:
             print(f'{start + len(samples)}/{len(indices)} images', flush=True)

@@ -32,9 +32,7 @@ def teacher_log_likelihoods(model, dataset, indices: List[int], batch_size: int 
                          'POSTERIORS estimator (e.g. ReverseChainPosterior)')
     device = next(model.parameters()).device
     noise = torch.Generator(device=device).manual_seed(noise_seed)
-    # as GenRep.generative_distillation reads it: with the model's reverse-step adjustment
-    adjust = (model.reverse_step_adjust(model.posterior.schedule)
-              if model.teacher_adjust else None)
+    adjust = model.teacher_step_adjust()  # as GenRep.generative_distillation reads it
     log_liks, logits, labels = [], [], []
     for start in range(0, len(indices), batch_size):
         batch = pseudo_collate([dataset[i] for i in indices[start:start + batch_size]])

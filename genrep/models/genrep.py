@@ -162,7 +162,8 @@ class GenRep(BaseModel):
             raise ValueError(f"GenRep: teacher_weights must be 'unified' or 'semantic', got "
                              f'{teacher_weights!r}')
         if teacher_weights == 'semantic' and (posterior is None or stage == 0):
-            raise ValueError("GenRep: teacher_weights='semantic' needs a posterior and stage 1 or 2")
+            raise ValueError("GenRep: teacher_weights='semantic' needs a posterior and stage 1 "
+                             'or 2')
         self.teacher_weights = teacher_weights
         self.teacher_adjust = teacher_adjust
         self.vlb_weight = vlb_weight
@@ -210,6 +211,12 @@ class GenRep(BaseModel):
     def teacher_denoiser(self):
         """The denoiser the teacher p(y|x) runs on (``teacher_weights``)."""
         return self.semantic_denoiser if self.teacher_weights == 'semantic' else self.denoiser
+
+    def teacher_step_adjust(self):
+        """The adjustment the teacher's reverse steps apply (``teacher_adjust``): the model's
+        :meth:`reverse_step_adjust` on the posterior's schedule, or ``None``."""
+        return (self.reverse_step_adjust(self.posterior.schedule)
+                if self.teacher_adjust else None)
 
     @property
     def denoiser(self):
@@ -298,8 +305,7 @@ class GenRep(BaseModel):
         with torch.no_grad():
             latents = self.backbone.encode(inputs[:n])
             extra = {} if generator is None else dict(generator=generator)
-            adjust = (self.reverse_step_adjust(self.posterior.schedule)
-                      if self.teacher_adjust else None)
+            adjust = self.teacher_step_adjust()
             if adjust is not None:
                 extra['adjust'] = adjust
             if self.teacher_cache is not None:

@@ -62,8 +62,7 @@ def teacher_posterior(model, inputs: torch.Tensor, class_ids: torch.Tensor, seed
     estimator = model.posterior
     with torch.no_grad(), DenoiserCost(model.teacher_denoiser) as cost:
         x0 = model.backbone.encode(inputs)
-        adjust = (model.reverse_step_adjust(estimator.schedule)
-                  if model.teacher_adjust else None)
+        adjust = model.teacher_step_adjust()
         generator = torch.Generator(device=x0.device).manual_seed(seed)
         probs = estimator.posterior(model.teacher_denoiser, x0, class_ids, generator,
                                     adjust=adjust)

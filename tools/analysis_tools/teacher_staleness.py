@@ -1,4 +1,4 @@
-"""How stale may a cached teacher be? The drift of p(y|x) (Eq. 2-3) between two checkpoints of a run.
+"""How stale may a cached teacher be? The drift of p(y|x) (Eq. 2-3) between checkpoints of a run.
 
 ``teacher_cache=dict(max_age=N)`` reuses an image's teacher for N iterations while the denoiser
 trains on. This tool measures what that costs: on the same training images, with the same noise,
@@ -57,17 +57,22 @@ def compare(reference: torch.Tensor, other: torch.Tensor) -> dict:
 
 def main():
     args = parse_args()
-    posteriors, labels = {}, None
-    for name, checkpoint, noise_seed in [('stale', args.old_checkpoint, args.seed),
-                                         ('fresh', args.new_checkpoint, args.seed),
-                                         ('fresh_redraw', args.new_checkpoint, args.seed + 1)]:
+    posteriors, dataset, indices = {}, None, None
+    # Each checkpoint loaded once (one model in memory at a time); the images are the config's.
+    for checkpoint, draws in [(args.old_checkpoint, [('stale', args.seed)]),
+                              (args.new_checkpoint, [('fresh', args.seed),
+                                                     ('fresh_redraw', args.seed + 1)])]:
         model = init_model(args.config, checkpoint, args.device, args.cfg_options)
-        dataset, indices = split_image_indices(model, args.split, args.num_images, args.seed)
-        estimates = teacher_log_likelihoods(model, dataset, indices, args.batch_size, noise_seed,
-                                            verbose=False)
-        posteriors[name] = bayes_posterior(estimates['log_lik'], model.posterior.temperature)
-        labels = estimates['labels']
-        print(f'{name}: {checkpoint}, noise seed {noise_seed}', flush=True)
+        if dataset is None:
+            dataset, indices = split_image_indices(model, args.split, args.num_images, args.seed)
+        for name, noise_seed in draws:
+            estimates = teacher_log_likelihoods(model, dataset, indices, args.batch_size,
+                                                noise_seed, verbose=False)
+            posteriors[name] = bayes_posterior(estimates['log_lik'],
+                                               model.posterior.temperature)
+            print(f'{name}: {checkpoint}, noise seed {noise_seed}', flush=True)
+        del model
+    labels = estimates['labels']
 
     fresh = posteriors['fresh']
     result = dict(

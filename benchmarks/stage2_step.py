@@ -9,6 +9,10 @@ The models are the main job's, built from the real configs (``--perception-confi
   stage1_noteacher  stage 1 without the teacher (``posterior=None``): what the teacher costs
   summed      stage 2's two losses simply added (one backward, plain OptimWrapper)
   stage2      the GenRep stage-2 step with gradient alignment (GradientAlignOptimWrapper)
+  stage2_floor  that step without the teacher and without the semantic denoiser's two no-gradient
+              passes (``posterior``, ``semantic_noise``, ``rep_align`` = None): one perception
+              forward, one generation forward and the two task gradients, the least a joint step
+              with both losses on the whole batch costs
 
 and the cost levers of issue 13, each the config's model with options changed:
 
@@ -91,6 +95,8 @@ def variants(args, device):
     stage1, stage1_wrapper = build(args.stage1_config, device)
     noteacher, noteacher_wrapper = build(args.stage1_config, device, posterior=None)
     stage2, stage2_wrapper = build(args.stage2_config, device)
+    floor, floor_wrapper = build(args.stage2_config, device, posterior=None, semantic_noise=None,
+                                 rep_align=None)
     forward = dict(posterior=dict(components='forward', combine='geometric', step_batch=None))
     stage1_forward, stage1_forward_wrapper = build(args.stage1_config, device, **forward)
     stage2_forward, stage2_forward_wrapper = build(args.stage2_config, device, **forward)
@@ -112,6 +118,7 @@ def variants(args, device):
         stage1_noteacher=(noteacher, noteacher_wrapper),
         summed=(SummedLosses(summed_model), summed_wrapper),
         stage2=(stage2, stage2_wrapper),
+        stage2_floor=(floor, floor_wrapper),
         stage1_forward=(stage1_forward, stage1_forward_wrapper),
         stage2_forward=(stage2_forward, stage2_forward_wrapper),
         stage2_budget=(budget, budget_wrapper),

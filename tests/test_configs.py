@@ -49,3 +49,23 @@ def test_config_builds_model(path):
         return
     model = MODELS.build(model_cfg)
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_attention_stage1_trains_the_attention_blocks_and_the_head_alone():
+    """Algorithm 1's stage 1 (configs/genrep/fmnist_genrep_stage1_attention.py): every attention
+    block of the UNet (down, mid and up) and the head train; the rest of the denoiser is frozen."""
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/genrep/fmnist_genrep_stage1_attention.py'))
+    DefaultScope._instance_dict.clear()
+    init_default_scope(cfg.get('default_scope', 'genrep'))
+    from mmengine.registry import MODELS
+    model = MODELS.build(cfg.model)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    unet = model.denoiser.model
+    attention = {f'perception.backbone.denoiser.model.{n}'
+                 for n, _ in unet.named_parameters() if '.attentions.' in n}
+    head = {n for n, _ in model.named_parameters() if n.startswith('perception.head.')}
+    assert trainable == attention | head
+    blocks = {n.split('.attentions.')[0].split('model.')[1] for n in attention}
+    assert blocks == {'down_blocks.3', 'mid_block', 'up_blocks.0'}
+    assert 0 < sum(p.numel() for n, p in model.named_parameters() if n in attention) < \
+        0.2 * sum(p.numel() for p in unet.parameters())

@@ -1,4 +1,5 @@
-"""ExpectedCalibrationError: the ECE against a hand computation and known cases, and the diagram."""
+"""ExpectedCalibrationError: the ECE and the signed confidence gap against hand computations and
+known cases, and the diagram."""
 import numpy as np
 import pytest
 import torch
@@ -52,9 +53,26 @@ def test_ece_matches_hand_computation():
     labels = rng.integers(0, 10, 500)
     for n_bins in (15, 7):
         result = evaluate(scores, labels, n_bins=n_bins)
-        assert set(result) == {'calibration/ece'}
+        assert set(result) == {'calibration/ece', 'calibration/confidence_gap'}
         assert result['calibration/ece'] == pytest.approx(hand_ece(scores, labels, n_bins),
                                                           abs=1e-5)
+        accuracy = (scores.argmax(1) == labels).mean()
+        assert result['calibration/confidence_gap'] == pytest.approx(
+            scores.max(1).mean() - accuracy, abs=1e-6)
+
+
+@pytest.mark.parametrize('confidence, sign', [(0.9, 1), (0.3, -1)])
+def test_confidence_gap_says_which_way_and_is_the_one_bin_ece(confidence, sign):
+    # Every prediction at one confidence, 60% of them right: over- (0.9) or underconfident (0.3).
+    rng = np.random.default_rng(4)
+    scores, predictions = calibrated_scores(np.full(100, confidence), 10, rng)
+    labels = predictions.copy()
+    labels[60:] = (labels[60:] + 1) % 10
+    result = evaluate(scores, labels, n_bins=1)
+    assert result['calibration/confidence_gap'] == pytest.approx(sign * abs(confidence - 0.6),
+                                                                 abs=1e-6)
+    assert abs(result['calibration/confidence_gap']) == pytest.approx(result['calibration/ece'],
+                                                                      abs=1e-6)
 
 
 def test_ece_of_perfectly_calibrated_predictions_is_near_zero():

@@ -83,7 +83,10 @@ class ExpectedCalibrationError(BaseMetric):
     """Expected calibration error of mmpretrain predictions, optionally with a reliability diagram.
 
     Reads ``pred_score`` (class probabilities, [C]) and ``gt_label`` of mmpretrain ``DataSample``s,
-    as mmpretrain's ``Accuracy`` does. Reports ``calibration/ece``.
+    as mmpretrain's ``Accuracy`` does. Reports ``calibration/ece`` and
+    ``calibration/confidence_gap``, the mean top-label confidence minus the accuracy (signed, in
+    [-1, 1]: negative for an underconfident model, positive for an overconfident one; its absolute
+    value is the ECE with one bin), which says which way a miscalibration goes.
 
     The reliability diagram goes to the current visualizer (the one a Runner makes from the
     config's ``visualizer``), as mmseg's and mmdet's visualisations do: with its
@@ -133,11 +136,12 @@ class ExpectedCalibrationError(BaseMetric):
         # sync on compute would wait for the other ranks.
         ece = float(multiclass_calibration_error(
             scores, labels, num_classes=scores.shape[1], n_bins=self.n_bins, norm='l1'))
+        confidences, predictions = scores.max(dim=1)
+        gap = float(confidences.mean() - (predictions == labels).float().mean())
         # A Runner creates the visualizer; a metric used on its own has none to draw to.
         if self.draw_diagram and Visualizer._instance_dict:
-            confidences, predictions = scores.max(dim=1)
             bins = reliability_bins(confidences, predictions == labels, self.n_bins)
             epoch = MessageHub.get_current_instance().get_info('epoch', 0)
             Visualizer.get_current_instance().add_image(
                 'reliability_diagram', plot_reliability_diagram(bins, ece), step=epoch)
-        return dict(ece=ece)
+        return dict(ece=ece, confidence_gap=gap)

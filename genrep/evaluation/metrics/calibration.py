@@ -137,10 +137,11 @@ class ExpectedCalibrationError(BaseMetric):
         ece = float(multiclass_calibration_error(
             scores, labels, num_classes=scores.shape[1], n_bins=self.n_bins, norm='l1'))
         confidences, predictions = scores.max(dim=1)
-        gap = float(confidences.mean() - (predictions == labels).float().mean())
+        correct = predictions == labels
+        gap = float(confidences.mean() - correct.float().mean())
         # A Runner creates the visualizer; a metric used on its own has none to draw to.
         if self.draw_diagram and Visualizer._instance_dict:
-            bins = reliability_bins(confidences, predictions == labels, self.n_bins)
+            bins = reliability_bins(confidences, correct, self.n_bins)
             epoch = MessageHub.get_current_instance().get_info('epoch', 0)
             Visualizer.get_current_instance().add_image(
                 'reliability_diagram', plot_reliability_diagram(bins, ece), step=epoch)

@@ -25,14 +25,19 @@ def test_configs_found():
     assert 'configs/genrep/fmnist_unet_cls.py' in CONFIGS
 
 
+def load_in_its_scope(path: str) -> Config:
+    """The config at ``path`` (relative to the repository), its default scope made current."""
+    cfg = Config.fromfile(osp.join(REPO_ROOT, path))
+    DefaultScope._instance_dict.clear()
+    init_default_scope(cfg.get('default_scope', 'genrep'))
+    return cfg
+
+
 @pytest.mark.parametrize('path', CONFIGS)
 def test_config_builds_model(path):
-    cfg = Config.fromfile(osp.join(REPO_ROOT, path))
+    cfg = load_in_its_scope(path)
     if path in TINY_OVERRIDES:
         cfg.merge_from_dict(TINY_OVERRIDES[path])
-    scope = cfg.get('default_scope', 'genrep')
-    DefaultScope._instance_dict.clear()
-    init_default_scope(scope)
     from mmengine.registry import MODELS
     model_cfg = cfg.model
     if cfg.get('data_preprocessor') is not None:
@@ -54,9 +59,7 @@ def test_config_builds_model(path):
 def test_attention_stage1_trains_the_attention_blocks_and_the_head_alone():
     """Algorithm 1's stage 1 (configs/genrep/fmnist_genrep_stage1_attention.py): every attention
     block of the UNet (down, mid and up) and the head train; the rest of the denoiser is frozen."""
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/genrep/fmnist_genrep_stage1_attention.py'))
-    DefaultScope._instance_dict.clear()
-    init_default_scope(cfg.get('default_scope', 'genrep'))
+    cfg = load_in_its_scope('configs/genrep/fmnist_genrep_stage1_attention.py')
     from mmengine.registry import MODELS
     model = MODELS.build(cfg.model)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}

@@ -16,6 +16,9 @@ resumed epoch that were already trained, fetching and discarding them (so data w
 process draw their augmentation numbers as in the uninterrupted run, without forward or backward),
 then restore the saved random states before the first batch they train.
 
+A run started with ``load_from`` and no resume takes only the weights from its checkpoint: it
+draws its own random stream from its seed and may have another number of batches per epoch.
+
 Exact within these limits: the same world size and batches per epoch (checked), and data workers
 that are not persistent across epochs (``persistent_workers=True`` keeps a worker's random state
 from one epoch to the next; a resumed run's fresh workers cannot have it, so epochs after the first
@@ -102,10 +105,14 @@ class RandomStateHook(Hook):
         checkpoint['meta']['world_size'] = get_world_size()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        # Also called for ``load_from`` without resume: the loop uses the states only if it resumed.
+        self.resumed_meta = {}
+        self.resumed_states = None
+        if not runner._resume:
+            # ``load_from`` without resume: only the weights are taken; the run draws its own
+            # random stream from its seed, and the checkpoint's batches per epoch do not bind it.
+            return
         states = checkpoint.get(RANDOM_STATES_KEY)
         self.resumed_meta = dict(checkpoint.get('meta', {}))
-        self.resumed_states = None
         if states is None:
             if runner._resume:
                 print_log('the checkpoint holds no random states (written by mmengine\'s '

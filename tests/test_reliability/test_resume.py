@@ -125,3 +125,24 @@ def test_random_states_survive_a_weights_only_checkpoint(tmp_path):
     assert torch.equal(torch.rand(3), expected[0])
     assert np.array_equal(np.random.rand(3), expected[1])
     assert random.random() == expected[2]
+
+
+@pytest.mark.parametrize('loop, last', [('genrep.ResumableEpochBasedTrainLoop', 'epoch_2.pth'),
+                                        ('genrep.ResumableIterBasedTrainLoop', 'iter_12.pth')])
+def test_load_from_starts_a_new_run_that_keeps_its_own_random_stream(tmp_path, loop, last):
+    """``load_from`` (no resume) takes the weights only: the run ends where a run given the same
+    weights by hand ends, also when the checkpoint was written with another number of batches per
+    epoch (a stage run on a subset of the data, from the previous stage's checkpoint)."""
+    make_runner(tmp_path / 'source', 'load_from_source', loop).train()
+    checkpoint = torch.load(tmp_path / 'source' / last, map_location='cpu', weights_only=False)
+    assert checkpoint['random_states'] and checkpoint['meta']['train_batches_per_epoch'] == 6
+    checkpoint['meta']['train_batches_per_epoch'] = 5
+    torch.save(checkpoint, tmp_path / 'other_data.pth')
+
+    loaded = make_runner(tmp_path / 'loaded', 'load_from_loaded', loop,
+                         load_from=str(tmp_path / 'other_data.pth'))
+    loaded.train()
+    by_hand = make_runner(tmp_path / 'by_hand', 'load_from_by_hand', loop)
+    by_hand.model.load_state_dict(checkpoint['state_dict'])
+    by_hand.train()
+    assert_same_state(final_state(loaded), final_state(by_hand))

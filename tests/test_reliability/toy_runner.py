@@ -70,10 +70,11 @@ class StopBeforeIteration(Hook):
 
 
 def make_runner(work_dir, name, loop='genrep.ResumableEpochBasedTrainLoop', stop_before=None,
-                resume_from=None, lr=0.2, hooks=None, optim_wrapper=None):
+                resume_from=None, lr=0.2, hooks=None, optim_wrapper=None, load_from=None):
     """A Runner of NoisyToy on AugmentedToyData: 2 epochs of 6 iterations, validated after each,
     checkpoints every epoch and every 2 iterations; ``hooks`` are added to (or replace) the default
-    hooks."""
+    hooks. ``resume_from`` resumes a run; ``load_from`` starts a new one from a checkpoint's
+    weights."""
     by_epoch = 'Epoch' in loop
     train_cfg = dict(type=loop, val_interval=1 if by_epoch else ITERS_PER_EPOCH)
     if loop in ('EpochBasedTrainLoop', 'IterBasedTrainLoop'):
@@ -107,6 +108,6 @@ def make_runner(work_dir, name, loop='genrep.ResumableEpochBasedTrainLoop', stop
         custom_hooks=[StopBeforeIteration(stop_before)] if stop_before else None,
         randomness=dict(seed=0),
         resume=resume_from is not None,
-        load_from=resume_from,
+        load_from=resume_from or load_from,
         default_scope='mmengine',
     )

@@ -29,6 +29,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import torch  # noqa: E402
 from diffusers import DDPMScheduler  # noqa: E402
 
+from genrep.apis.teacher import mean_kl  # noqa: E402
 from genrep.diffusion.posteriors import DenoisingErrorPosterior, ReverseChainPosterior  # noqa
 from genrep.diffusion.schedule import DiffusionSchedule  # noqa: E402
 
@@ -101,11 +102,6 @@ def mixture_problem(kind='mixture', num_images=256, shape=(1, 4, 4), num_classes
     return x, labels, MixtureClassDenoiser(means, stds, weights), exact
 
 
-def kl(p, q):
-    """Mean over the batch of KL(p || q), classes on dim 1."""
-    return (p * (p.clamp_min(1e-30).log() - q.clamp_min(1e-30).log())).sum(1).mean().item()
-
-
 def agreement(p, q):
     """Fraction of rows whose argmax agree."""
     return (p.argmax(1) == q.argmax(1)).float().mean().item()
@@ -113,7 +109,7 @@ def agreement(p, q):
 
 def fitted_kl(log_lik, exact):
     """(KL(exact || softmax(log_lik / tau)), tau) at the best tau of a log grid."""
-    return min((kl(exact, torch.softmax(log_lik / tau, dim=1)), float(tau))
+    return min((mean_kl(exact, torch.softmax(log_lik / tau, dim=1)), float(tau))
                for tau in TEMPERATURES)
 
 

@@ -1,5 +1,6 @@
-"""The teacher's estimates on the images of a dataset split, for the analysis tools
-(``tools/analysis_tools/teacher_calibration.py``, ``teacher_staleness.py``)."""
+"""The teacher's estimates on the images of a dataset split, and how two posteriors differ, for
+the analysis tools (``tools/analysis_tools/teacher_calibration.py``, ``teacher_staleness.py``) and
+``benchmarks/teacher.py``."""
 from typing import Dict, List
 
 import torch
@@ -22,11 +23,13 @@ def split_image_indices(model, split: str, num_images: int, seed: int):
 
 @torch.no_grad()
 def teacher_log_likelihoods(model, dataset, indices: List[int], batch_size: int = 64,
-                            noise_seed: int = 0, verbose: bool = True) -> Dict[str, Tensor]:
+                            noise_seed: int = 0, verbose: bool = True,
+                            head_logits: bool = False) -> Dict[str, Tensor]:
     """The posterior estimator's normalised log p(x|y) over all classes (Eq. 2) for the images
     ``indices`` of ``dataset`` as training reads it (the teacher's weights, the reverse-step
-    adjustment of a stage-2 model), its noise from one generator seeded ``noise_seed``, with the
-    head's logits and the labels: ``dict(log_lik=[N, K], logits=[N, K], labels=[N])``."""
+    adjustment of a stage-2 model), its noise from one generator seeded ``noise_seed``, and the
+    labels: ``dict(log_lik=[N, K], labels=[N])``, with the head's ``logits`` [N, K] too where
+    ``head_logits``."""
     if getattr(model, 'posterior', None) is None:
         raise ValueError(f'{model.cfg.filename}: model.posterior is not set; the teacher needs a '
                          'POSTERIORS estimator (e.g. ReverseChainPosterior)')
@@ -38,11 +41,20 @@ def teacher_log_likelihoods(model, dataset, indices: List[int], batch_size: int 
         batch = pseudo_collate([dataset[i] for i in indices[start:start + batch_size]])
         data = model.data_preprocessor(batch, False)
         inputs, samples = data['inputs'], data['data_samples']
-        logits.append(model.perception.head(model.perception.extract_feat(inputs)).cpu())
+        if head_logits:
+            logits.append(model.perception.head(model.perception.extract_feat(inputs)).cpu())
         x0 = model.backbone.encode(inputs)
         log_liks.append(model.posterior.log_likelihood(
             model.teacher_denoiser, x0, None, noise, adjust=adjust).cpu())
         labels.append(torch.cat([s.gt_label for s in samples]).cpu())
         if verbose:
             print(f'{start + len(samples)}/{len(indices)} images', flush=True)
-    return dict(log_lik=torch.cat(log_liks), logits=torch.cat(logits), labels=torch.cat(labels))
+    result = dict(log_lik=torch.cat(log_liks), labels=torch.cat(labels))
+    if head_logits:
+        result['logits'] = torch.cat(logits)
+    return result
+
+
+def mean_kl(p: Tensor, q: Tensor) -> float:
+    """Mean over rows of KL(p || q) between categorical distributions, classes on dim 1."""
+    return (p * (p.clamp_min(1e-30).log() - q.clamp_min(1e-30).log())).sum(1).mean().item()

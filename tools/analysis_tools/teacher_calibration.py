@@ -59,7 +59,8 @@ def main():
     model = init_model(args.config, args.checkpoint, args.device, args.cfg_options)
     dataset, indices = split_image_indices(model, args.split, args.num_images, args.seed)
     count = len(indices)
-    estimates = teacher_log_likelihoods(model, dataset, indices, args.batch_size, args.seed)
+    estimates = teacher_log_likelihoods(model, dataset, indices, args.batch_size, args.seed,
+                                        head_logits=True)
     log_lik, logits, labels = estimates['log_lik'], estimates['logits'], estimates['labels']
     num_classes = log_lik.shape[1]
 

@@ -22,7 +22,7 @@ import torch
 from mmengine.config import DictAction
 
 from genrep.apis import init_model
-from genrep.apis.teacher import split_image_indices, teacher_log_likelihoods
+from genrep.apis.teacher import mean_kl, split_image_indices, teacher_log_likelihoods
 from genrep.diffusion.posteriors import bayes_posterior
 
 
@@ -42,11 +42,6 @@ def parse_args():
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value pairs')
     return parser.parse_args()
-
-
-def mean_kl(p: torch.Tensor, q: torch.Tensor) -> float:
-    """Mean over images of KL(p || q), classes on dim 1."""
-    return (p * (p.clamp_min(1e-30).log() - q.clamp_min(1e-30).log())).sum(1).mean().item()
 
 
 def compare(reference: torch.Tensor, other: torch.Tensor) -> dict:

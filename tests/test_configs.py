@@ -2,6 +2,7 @@
 checkpoint directory is absent (none ships here) stops at build time with one line naming it. The
 paper configs run from tiny checkpoints in their own tests."""
 import glob
+import math
 import os.path as osp
 
 import pytest
@@ -72,3 +73,18 @@ def test_attention_stage1_trains_the_attention_blocks_and_the_head_alone():
     assert blocks == {'down_blocks.3', 'mid_block', 'up_blocks.0'}
     assert 0 < sum(p.numel() for n, p in model.named_parameters() if n in attention) < \
         0.2 * sum(p.numel() for p in unet.parameters())
+
+
+def test_few_label_stage1_trains_on_its_subset_for_its_whole_schedule():
+    """configs/genrep/fmnist_genrep_stage1_5k.py: the first 5,000 training images, 40 batches an
+    epoch, the cosine decay spanning all 10 epochs; everything else is the main job's stage 1."""
+    cfg = load_in_its_scope('configs/genrep/fmnist_genrep_stage1_5k.py')
+    main = load_in_its_scope('configs/genrep/fmnist_genrep_stage1.py')
+    if not osp.isdir(cfg.train_dataloader.dataset.data_root):
+        pytest.skip('dataset-fashion-mnist is not installed')
+    from mmengine.registry import DATASETS
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    assert len(dataset) == 5000
+    assert math.ceil(len(dataset) / cfg.train_dataloader.batch_size) == 40
+    assert cfg.param_scheduler[-1]['end'] == cfg.train_cfg.max_epochs == 10
+    assert cfg.model == main.model and cfg.load_from == main.load_from

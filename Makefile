@@ -15,7 +15,7 @@ genrep_chain = $(PYTHON) tools/train.py $(1)0.py --work-dir work_dirs/$(2)0 --re
 			--work-dir $$dir/test || exit 1; \
 	done
 
-.PHONY: install main perception ood scenes scenes-data seg seg-genrep ovseg ovdet depth depth-genrep suite test test-slow
+.PHONY: install main perception few-labels ood scenes scenes-data seg seg-genrep ovseg ovdet depth depth-genrep suite test test-slow
 
 install:
 	PYTHON=$(PYTHON) bash tools/install.sh
@@ -41,6 +41,18 @@ perception: install
 	$(PYTHON) tools/train.py $(PERCEPTION) --work-dir work_dirs/fmnist_unet_cls --resume
 	$(PYTHON) tools/test.py $(PERCEPTION) $(call last_ckpt,work_dirs/fmnist_unet_cls) \
 		--work-dir work_dirs/fmnist_unet_cls/test
+
+# Distillation with few labels: the main job's stage 1 on 5,000 labelled images for 10 epochs, with
+# the main job's teacher, with that teacher frozen at the stage-0 weights, and without L_gen_distil
+# (seed 0; the README's table has three seeds). From the main job's stage 0 (trained here if absent).
+FEW = configs/genrep/fmnist_genrep_stage1_5k
+few-labels: install
+	$(PYTHON) tools/train.py $(GENREP)0.py --work-dir work_dirs/fmnist_genrep_stage0 --resume
+	$(PYTHON) tools/train.py $(FEW).py --work-dir work_dirs/fmnist_genrep_stage1_5k --resume
+	$(PYTHON) tools/train.py $(FEW)_frozen_teacher.py \
+		--work-dir work_dirs/fmnist_genrep_stage1_5k_frozen_teacher --resume
+	$(PYTHON) tools/train.py $(FEW).py --work-dir work_dirs/fmnist_genrep_stage1_5k_nodistil --resume \
+		--cfg-options model.posterior=None
 
 # The out-of-distribution check of the ObjectNet protocol on embedded data: `make perception`'s
 # model and recipe with the class-name text-embedding head (MiniLM), tested on the Fashion-MNIST

@@ -1,0 +1,8 @@
+# The few-label stage 1 (fmnist_genrep_stage1_5k.py) with the teacher kept at the stage-0 weights:
+# the teacher reads the semantic copy, which SemanticEMAHook fills when the stage starts and, at
+# momentum 1, never moves (as fmnist_genrep_stage1_frozen_teacher.py does for the main job's stage
+# 1), so the teacher does not follow the shared UNet as it trains for perception alone.
+_base_ = ['./fmnist_genrep_stage1_5k.py']
+
+model = dict(teacher_weights='semantic')
+custom_hooks = [dict(type='genrep.SemanticEMAHook', momentum=1.0)]

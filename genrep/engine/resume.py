@@ -114,11 +114,10 @@ class RandomStateHook(Hook):
         states = checkpoint.get(RANDOM_STATES_KEY)
         self.resumed_meta = dict(checkpoint.get('meta', {}))
         if states is None:
-            if runner._resume:
-                print_log('the checkpoint holds no random states (written by mmengine\'s '
-                          'CheckpointHook in a multi-process run, or by an older genrep): the '
-                          'resumed run draws other random numbers than the original one',
-                          logger='current', level=logging.WARNING)
+            print_log('the checkpoint holds no random states (written by mmengine\'s '
+                      'CheckpointHook in a multi-process run, or by an older genrep): the resumed '
+                      'run draws other random numbers than the original one', logger='current',
+                      level=logging.WARNING)
             return
         if len(states) != get_world_size():
             print_log(

@@ -43,8 +43,9 @@ perception: install
 		--work-dir work_dirs/fmnist_unet_cls/test
 
 # Distillation with few labels: the main job's stage 1 on 5,000 labelled images for 10 epochs, with
-# the main job's teacher, with that teacher frozen at the stage-0 weights, and without L_gen_distil
-# (seed 0; the README's table has three seeds). From the main job's stage 0 (trained here if absent).
+# the main job's teacher, with that teacher frozen at the stage-0 weights (and L_gen_distil at weight
+# 0.5), and without L_gen_distil (seed 0; the README's table has three seeds). From the main job's
+# stage 0 (trained here if absent).
 FEW = configs/genrep/fmnist_genrep_stage1_5k
 few-labels: install
 	$(PYTHON) tools/train.py $(GENREP)0.py --work-dir work_dirs/fmnist_genrep_stage0 --resume

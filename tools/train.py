@@ -14,7 +14,7 @@ from mmengine.runner import Runner
 
 from genrep.engine.config_checks import validate_config
 from genrep.engine.process_group import close_process_group
-from genrep.engine.runner_utils import (resolve_start, use_resumable_loops,
+from genrep.engine.runner_utils import (log_rewrite, resolve_start, use_resumable_loops,
                                         use_teacher_cost_hook)
 
 
@@ -59,6 +59,8 @@ def setup_amp(cfg):
                          'in that wrapper\'s own config instead')
     cfg.optim_wrapper.type = 'AmpOptimWrapper'
     cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    log_rewrite('optim_wrapper.type', 'AmpOptimWrapper',
+                f"--amp (loss_scale {cfg.optim_wrapper.loss_scale!r})")
 
 
 def main():

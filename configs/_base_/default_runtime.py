@@ -19,6 +19,8 @@ default_hooks = dict(
     finite_check=dict(type='genrep.NonFiniteCheckHook'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # SIGTERM / SIGUSR1 (a cluster preempting the job): finish the iteration, save it, exit 75.
+    preemption=dict(type='genrep.PreemptionHook'),
 )
 
 env_cfg = dict(

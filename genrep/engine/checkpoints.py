@@ -8,6 +8,12 @@
   back past a corrupt one with a warning naming both files.
 - :func:`verify_checkpoint`: reads a checkpoint file up front so that a truncated or refused one
   fails with its file name, before any training.
+
+Every file the hook writes into a local directory is written atomically
+(:mod:`genrep.engine.atomic_files`: a temporary file, fsync, rename), the checkpoint first and
+``last_checkpoint`` after it, and a checkpoint that ``max_keep_ckpts`` retires is removed only once
+its successor is complete: a kill or a full disk during a save leaves the earlier checkpoints as
+they were and no incomplete file under a checkpoint's name.
 """
 import glob
 import inspect
@@ -25,6 +31,7 @@ from mmengine.logging import print_log
 
 from genrep.registry import HOOKS
 
+from .atomic_files import ATOMIC_BACKEND, remove_partial_files, write_atomically
 from .resume import RandomStateHook
 
 LAST_CHECKPOINT = 'last_checkpoint'
@@ -119,6 +126,19 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
     return None
 
 
+def save_resumable_checkpoint(runner, filename: str, meta: dict) -> str:
+    """Save ``<work_dir>/<filename>`` with the optimizer, schedulers and every rank's random
+    states, atomically, and point ``last_checkpoint`` at it; return its path. Called on every rank
+    (only rank 0 writes); for runs without genrep's :class:`CheckpointHook`."""
+    _record_random_states(runner)
+    runner.save_checkpoint(runner.work_dir, filename, meta=meta,
+                           backend_args=dict(backend=ATOMIC_BACKEND))
+    path = osp.join(runner.work_dir, filename)
+    if is_main_process():
+        write_atomically(osp.join(runner.work_dir, LAST_CHECKPOINT), filename.encode())
+    return path
+
+
 def _record_random_states(runner) -> None:
     """Every rank calls this hook's saves; only rank 0 writes. The random states of all ranks are
     gathered here, where every rank still is (see RandomStateHook)."""
@@ -164,6 +184,21 @@ class CheckpointHook(MMEngineCheckpointHook):
         super().__init__(*args, **kwargs)
         self.iter_interval = iter_interval
         self.max_keep_iter_ckpts = max_keep_iter_ckpts
+        # The newest save of this hook: the iteration it holds and its path.
+        self.last_saved_iter: Optional[int] = None
+        self.last_saved_path: Optional[str] = None
+
+    def before_train(self, runner) -> None:
+        out_dir = str(self.out_dir or runner.work_dir)
+        if self.backend_args is None and self.file_client_args is None and '://' not in out_dir:
+            self.backend_args = dict(backend=ATOMIC_BACKEND)
+        super().before_train(runner)
+        self.last_saved_iter = self.last_saved_path = None
+        if is_main_process() and osp.isdir(str(self.out_dir)):
+            for path in remove_partial_files(str(self.out_dir)):
+                runner.logger.warning(f'removed {path}, the temporary file of a checkpoint whose '
+                                      'writing was interrupted (it was never renamed to a '
+                                      'checkpoint name)')
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         super().after_train_iter(runner, batch_idx, data_batch, outputs)
@@ -175,6 +210,13 @@ class CheckpointHook(MMEngineCheckpointHook):
             self.save_last and self.is_last_train_epoch(runner))
         if epoch_saves and self.end_of_epoch(runner.train_dataloader, batch_idx):
             return
+        self.save_iteration_checkpoint(runner)
+
+    def save_iteration_checkpoint(self, runner) -> str:
+        """Save ``iter_<n>.pth`` after iteration n = ``runner.iter + 1`` (called from
+        ``after_train_iter``, on every rank) into the hook's directory, point
+        ``last_checkpoint`` at it and return its path. An epoch-based run resumes from it inside
+        the epoch."""
         step = runner.iter + 1
         filename = f'iter_{step}.pth'
         _record_random_states(runner)
@@ -184,26 +226,70 @@ class CheckpointHook(MMEngineCheckpointHook):
             self.out_dir, filename, self.file_client_args,
             save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler,
             meta=dict(epoch=runner.epoch, iter=step), backend_args=self.backend_args)
+        path = self.file_backend.join_path(self.out_dir, filename)
+        self.last_saved_iter, self.last_saved_path = step, path
         if is_main_process():
-            self._write_last_checkpoint(runner, self.file_backend.join_path(self.out_dir, filename))
+            self._write_last_checkpoint(runner, path)
             self._remove_old_iter_checkpoints()
+        return path
+
+    def save_checkpoint_now(self, runner, end_of_epoch: bool) -> str:
+        """Save the state of the iteration just trained, as this hook names it, and return the path
+        (:class:`~genrep.engine.PreemptionHook` calls it on every rank). ``end_of_epoch``: called
+        after an epoch's hooks and validation (``epoch_<n>.pth`` for an epoch-based hook), else
+        from ``after_train_iter`` (``iter_<n>.pth``)."""
+        if self.by_epoch and not end_of_epoch:
+            return self.save_iteration_checkpoint(runner)
+        if end_of_epoch:
+            step = runner.epoch if self.by_epoch else runner.iter
+            meta = dict(epoch=runner.epoch, iter=runner.iter)
+        else:
+            step = runner.iter + 1
+            meta = dict(epoch=runner.epoch, iter=step)
+        self._save_checkpoint_with_step(runner, step, meta)
+        return self.last_saved_path
 
     def _save_checkpoint_with_step(self, runner, step, meta):
+        """mmengine's save of ``epoch_<n>.pth`` / ``iter_<n>.pth`` with its ``max_keep_ckpts``
+        bookkeeping, except that the checkpoint it retires is removed after the new one is
+        written (mmengine removes it first, so a save that fails could leave none), and
+        ``last_checkpoint`` is written atomically, relative to the work dir."""
         _record_random_states(runner)
-        super()._save_checkpoint_with_step(runner, step, meta)
-        if is_main_process():
-            self._write_last_checkpoint(runner, self.last_ckpt)
+        retired = None
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids
+                                            and self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                retired = self.keep_ckpt_ids.popleft()
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+        filename = self.filename_tmpl.format(step)
+        self.last_ckpt = self.file_backend.join_path(self.out_dir, filename)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        runner.save_checkpoint(
+            self.out_dir, filename, self.file_client_args,
+            save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler,
+            meta=meta, by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+        self.last_saved_iter, self.last_saved_path = meta['iter'], self.last_ckpt
+        if not is_main_process():
+            return
+        self._write_last_checkpoint(runner, self.last_ckpt)
+        if retired is not None:
+            path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(retired))
+            if self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+            elif self.file_backend.isdir(path):  # deepspeed writes a directory
+                self.file_backend.rmtree(path)
 
     @staticmethod
     def _write_last_checkpoint(runner, path: str) -> None:
-        """Name ``path`` relative to the work dir where it lies inside it, absolute elsewhere."""
+        """Name ``path`` relative to the work dir where it lies inside it, absolute elsewhere;
+        written atomically, after the checkpoint it names."""
         name = str(path)
         if osp.isabs(name):
             relative = osp.relpath(name, runner.work_dir)
             if not relative.startswith(os.pardir):
                 name = relative
-        with open(osp.join(runner.work_dir, LAST_CHECKPOINT), 'w') as f:
-            f.write(name)
+        write_atomically(osp.join(runner.work_dir, LAST_CHECKPOINT), name.encode())
 
     def _remove_old_iter_checkpoints(self) -> None:
         if not osp.isdir(str(self.out_dir)):

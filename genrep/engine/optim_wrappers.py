@@ -18,8 +18,8 @@ from mmengine.dist import get_world_size
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 
 from genrep.registry import OPTIM_WRAPPERS
+from genrep.utils.objectives import OBJECTIVES
 
-TASKS = ('percept', 'genera')
 DEFAULT_TASK_WEIGHTS = dict(percept=0.7, genera=0.3)
 
 
@@ -230,12 +230,12 @@ class GradientAlignOptimWrapper(OptimWrapper):
                  **kwargs):
         super().__init__(*args, **kwargs)
         task_weights = dict(DEFAULT_TASK_WEIGHTS if task_weights is None else task_weights)
-        if set(task_weights) != set(TASKS):
-            raise ValueError(f'optim_wrapper.task_weights must have exactly the keys {TASKS}, '
-                             f'got {sorted(task_weights)}')
+        if set(task_weights) != set(OBJECTIVES):
+            raise ValueError(f'optim_wrapper.task_weights must have exactly the keys '
+                             f'{OBJECTIVES}, got {sorted(task_weights)}')
         if damping_power < 0:
             raise ValueError(f'optim_wrapper.damping_power must be >= 0, got {damping_power}')
-        self.task_weights = {task: float(task_weights[task]) for task in TASKS}
+        self.task_weights = {task: float(task_weights[task]) for task in OBJECTIVES}
         self.damping_power = float(damping_power)
 
     def scale_loss(self, loss: Union[torch.Tensor, Mapping[str, torch.Tensor]]):
@@ -252,9 +252,9 @@ class GradientAlignOptimWrapper(OptimWrapper):
         if not isinstance(loss, Mapping):
             super().backward(loss, **kwargs)
             return
-        if set(loss) != set(TASKS):
+        if set(loss) != set(OBJECTIVES):
             raise ValueError(f'{type(self).__name__}.update_params expects a dict with exactly '
-                             f'the keys {TASKS} (what the model\'s parse_losses returns), '
+                             f'the keys {OBJECTIVES} (what the model\'s parse_losses returns), '
                              f'got {sorted(loss)}')
         retain_last = kwargs.pop('retain_graph', False)
         if kwargs:

@@ -19,12 +19,19 @@ then restore the saved random states before the first batch they train.
 A run started with ``load_from`` and no resume takes only the weights from its checkpoint: it
 draws its own random stream from its seed and may have another number of batches per epoch.
 
-Exact within these limits: the same world size and batches per epoch (checked), and data workers
-that are not persistent across epochs (``persistent_workers=True`` keeps a worker's random state
-from one epoch to the next; a resumed run's fresh workers cannot have it, so epochs after the first
-resumed one may draw other augmentations). Everything else in a run that uses global random
-generators is covered.
+Data workers draw their augmentations from generators of their own, seeded when a worker starts
+(mmengine's ``worker_init_fn``: seed, rank and worker id, the same every epoch). A persistent
+worker (``persistent_workers=True``) carries its random state from one epoch to the next, where a
+resumed run's fresh workers start from the seed: resumes inside the first epoch were exact, any
+later one drew other augmentations.
+:class:`ResumableEpochBasedTrainLoop` therefore starts the training workers afresh each epoch
+(``persistent_workers=False``, said in the log), as a resumed run does. The iteration-based loop
+replays the data stream from its start through the same workers and needs no change.
+
+Exact within these limits: the same world size and batches per epoch (checked). Everything else in
+a run that uses global random generators is covered.
 """
+import copy
 import logging
 import random
 from typing import Optional
@@ -35,6 +42,7 @@ from mmengine.dist import all_gather_object, get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
+from torch.utils.data import DataLoader
 
 from genrep.registry import HOOKS, LOOPS
 
@@ -161,13 +169,33 @@ def _check_batches_per_epoch(hook: RandomStateHook, batches_per_epoch: int) -> N
             'load_from=<checkpoint>')
 
 
+def _workers_started_each_epoch(dataloader):
+    """The training dataloader (a config) with ``persistent_workers=False`` where it has workers:
+    each epoch's workers then start from their seed, in the original run as in a resumed one (see
+    the module docstring). A built DataLoader with persistent workers is kept, with a warning."""
+    if isinstance(dataloader, dict):
+        if dataloader.get('persistent_workers') and dataloader.get('num_workers', 0) > 0:
+            dataloader = copy.deepcopy(dataloader)
+            dataloader['persistent_workers'] = False
+            print_log('train_dataloader.persistent_workers=True is set to False: a persistent '
+                      'worker carries its random state into the next epoch, which a resumed run '
+                      'cannot restore; fresh workers each epoch draw the same augmentations in an '
+                      'interrupted and an uninterrupted run', logger='current')
+    elif isinstance(dataloader, DataLoader) and dataloader.persistent_workers and (
+            dataloader.num_workers > 0):
+        print_log('the training DataLoader keeps its workers from one epoch to the next '
+                  '(persistent_workers=True): a run resumed after its first epoch draws other '
+                  'augmentations than the original one', logger='current', level=logging.WARNING)
+    return dataloader
+
+
 @LOOPS.register_module()
 class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     """EpochBasedTrainLoop that resumes mid-epoch at the next untrained batch, random states
     restored (see the module docstring). Same arguments as EpochBasedTrainLoop."""
 
-    def __init__(self, runner, *args, **kwargs):
-        super().__init__(runner, *args, **kwargs)
+    def __init__(self, runner, dataloader, *args, **kwargs):
+        super().__init__(runner, _workers_started_each_epoch(dataloader), *args, **kwargs)
         self._random_state_hook = _random_state_hook(runner)
 
     def run_epoch(self) -> None:

@@ -104,7 +104,7 @@ def test_slurm_scripts_as_mmseg(tmp_path):
                             '--resume'], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     args = train.stdout.splitlines()
     assert train.returncode == 0, train.stderr
-    for expected in ('-p', 'gpu', '--job-name=stage1', '--gres=gpu:8', '--ntasks=16',
+    for expected in ('--partition=gpu', '--job-name=stage1', '--gres=gpu:8', '--ntasks=16',
                      '--ntasks-per-node=8', '--cpus-per-task=5', '--kill-on-bad-exit=1',
                      'configs/x.py', '--launcher=slurm', '--resume'):
         assert expected in args, (expected, args)

@@ -3,18 +3,16 @@ log line (mmengine's Runner does it for tools/train.py and tools/test.py, genrep
 for the inferencers and analysis tools), and a missing local weights directory or file fails
 before anything is built, in one line naming the config key and the path."""
 import glob
-import logging
 import os.path as osp
 
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from torch import nn
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, logged_messages
 from genrep.apis import init_model
 from genrep.engine.config_checks import check_local_weights
 from genrep.registry import MODELS
@@ -54,15 +52,8 @@ def test_init_model_reverts_syncbn_and_says_so(tmp_path):
     checkpoint = tmp_path / 'syncbn.pth'
     torch.save({'state_dict': trained.state_dict()}, checkpoint)
 
-    messages = []
-    handler = logging.Handler()
-    handler.emit = lambda record: messages.append(record.getMessage())
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    try:
+    with logged_messages() as messages:
         model = init_model(cfg, str(checkpoint))
-    finally:
-        logger.removeHandler(handler)
     assert ('single process: 4 SyncBN layers converted to BatchNorm '
             '(mmengine revert_sync_batchnorm)') in messages
     assert not any(isinstance(m, nn.SyncBatchNorm) for m in model.modules())

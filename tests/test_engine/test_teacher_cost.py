@@ -10,34 +10,33 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from conftest import REPO_ROOT
-from data_fixtures import write_fashion_mnist
 from genrep.engine.runner_utils import use_resumable_loops, use_teacher_cost_hook
 
 STAGE1 = osp.join(REPO_ROOT, 'tests/data/configs/fmnist_genrep_tiny_stage1.py')
 
 
-def test_use_teacher_cost_hook_only_for_a_genrep_teacher():
+def test_use_teacher_cost_hook_only_for_a_genrep_teacher(monkeypatch):
+    import genrep.engine.runner_utils as runner_utils
+    logged = []
+    monkeypatch.setattr(runner_utils, 'print_log', lambda message, **_: logged.append(message))
     cfg = Config.fromfile(STAGE1)
     use_teacher_cost_hook(cfg)
     assert [h['type'] for h in cfg.custom_hooks] == ['genrep.TeacherCostHook']
+    # the rewrite is logged, once: the second call changes nothing and says nothing
+    assert len(logged) == 1 and logged[0].startswith('tools/train.py sets custom_hooks = [')
     use_teacher_cost_hook(cfg)  # once
-    assert len(cfg.custom_hooks) == 1
+    assert len(cfg.custom_hooks) == 1 and len(logged) == 1
     plain = Config.fromfile(osp.join(REPO_ROOT, 'tests/data/configs/fmnist_tiny.py'))
     use_teacher_cost_hook(plain)
-    assert not plain.get('custom_hooks')
+    assert not plain.get('custom_hooks') and len(logged) == 1
+    use_resumable_loops(plain)
+    assert plain.train_cfg.type == 'genrep.ResumableEpochBasedTrainLoop'
+    assert logged[1].startswith(
+        "tools/train.py sets train_cfg.type = 'genrep.ResumableEpochBasedTrainLoop'")
 
 
-def test_the_log_shows_teacher_evaluations_and_share(tmp_path):
-    data = write_fashion_mnist(tmp_path / 'data', num_train=8, num_test=4)
-    cfg = Config.fromfile(STAGE1)
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].dataset.data_root = str(data)
-    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None  # training alone
-    cfg.default_hooks.checkpoint.save_best = None
-    cfg.work_dir = str(tmp_path / 'work')
-    use_resumable_loops(cfg)
-    use_teacher_cost_hook(cfg)
-    runner = Runner.from_cfg(cfg)
+def test_the_log_shows_teacher_evaluations_and_share(stage1_training_cfg):
+    runner = Runner.from_cfg(stage1_training_cfg())
     runner.train()
 
     scalars = osp.join(runner.log_dir, 'vis_data', 'scalars.json')

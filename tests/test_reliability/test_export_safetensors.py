@@ -1,25 +1,17 @@
 """tools/model_converters/export_safetensors.py: checkpoint -> weights-only safetensors -> model."""
-import importlib.util
 import math
 import os.path as osp
 import sys
 
 import pytest
 import torch
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_tool
 from safetensors import safe_open
 
 from genrep.apis import init_model
 
 TINY = osp.join(REPO_ROOT, 'tests/data/configs/fmnist_tiny.py')
-
-
-def load_tool():
-    path = osp.join(REPO_ROOT, 'tools/model_converters/export_safetensors.py')
-    spec = importlib.util.spec_from_file_location('export_safetensors', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+TOOL = 'tools/model_converters/export_safetensors.py'
 
 
 @pytest.fixture(scope='module')
@@ -39,7 +31,7 @@ def checkpoint(tmp_path_factory):
 def test_round_trip_into_the_model(checkpoint, tmp_path, monkeypatch, capsys):
     out = tmp_path / 'model.safetensors'
     monkeypatch.setattr(sys, 'argv', ['export_safetensors.py', str(checkpoint), str(out)])
-    tool = load_tool()
+    tool = load_tool(TOOL)
     tool.main()
     assert 'tensors' in capsys.readouterr().out
     expected = torch.load(checkpoint, weights_only=True)['state_dict']
@@ -59,16 +51,16 @@ def test_round_trip_into_the_model(checkpoint, tmp_path, monkeypatch, capsys):
 
 
 def test_prefix_keeps_a_submodule(checkpoint, tmp_path):
-    weights = load_tool().export(str(checkpoint), str(tmp_path / 'head.safetensors'),
+    weights = load_tool(TOOL).export(str(checkpoint), str(tmp_path / 'head.safetensors'),
                                  prefix='head.')
     assert set(weights) == {'fc.weight', 'fc.bias'}
     head = torch.nn.Module()
     head.fc = torch.nn.Linear(32, 10)
-    head.load_state_dict(load_tool().load_weights(str(tmp_path / 'head.safetensors')))
+    head.load_state_dict(load_tool(TOOL).load_weights(str(tmp_path / 'head.safetensors')))
 
 
 def test_refuses_non_finite_weights_and_bad_files(checkpoint, tmp_path):
-    tool = load_tool()
+    tool = load_tool(TOOL)
     state = torch.load(checkpoint, weights_only=True)
     state['state_dict']['head.fc.bias'][3] = math.nan
     poisoned = tmp_path / 'nan.pth'

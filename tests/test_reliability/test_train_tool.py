@@ -4,7 +4,6 @@ Bad input is fed to the tools' own ``main`` in this process (they fail before an
 built, so no subprocess start-up is paid): each ends in one exception whose message names the
 config file and key, or the checkpoint file. Runs that train use subprocesses, as a user does.
 """
-import importlib.util
 import os
 import os.path as osp
 import signal
@@ -14,21 +13,13 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO_ROOT, output_tail
+from conftest import REPO_ROOT, load_tool, output_tail
 from data_fixtures import write_fashion_mnist
 
 from genrep.engine.checkpoints import CheckpointError
 from genrep.engine.config_checks import ConfigError
 
 TINY = 'tests/data/configs/fmnist_tiny.py'
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'tool_{name}',
-                                                  osp.join(REPO_ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def data_options(root):
@@ -39,7 +30,7 @@ def data_options(root):
 def run_main(monkeypatch, tool, *argv):
     monkeypatch.chdir(REPO_ROOT)
     monkeypatch.setattr(sys, 'argv', [f'tools/{tool}.py', *map(str, argv)])
-    load_tool(tool).main()
+    load_tool(f'tools/{tool}.py').main()
 
 
 def run_tool(*args, env=None, timeout=600):

@@ -70,23 +70,27 @@ class StopBeforeIteration(Hook):
 
 
 def make_runner(work_dir, name, loop='genrep.ResumableEpochBasedTrainLoop', stop_before=None,
-                resume_from=None, lr=0.2, hooks=None, optim_wrapper=None, load_from=None):
-    """A Runner of NoisyToy on AugmentedToyData: 2 epochs of 6 iterations, validated after each,
-    checkpoints every epoch and every 2 iterations; ``hooks`` are added to (or replace) the default
-    hooks. ``resume_from`` resumes a run; ``load_from`` starts a new one from a checkpoint's
-    weights."""
+                resume_from=None, lr=0.2, hooks=None, optim_wrapper=None, load_from=None,
+                max_epochs=MAX_EPOCHS, num_workers=0, persistent_workers=False,
+                custom_hooks=()):
+    """A Runner of NoisyToy on AugmentedToyData: ``max_epochs`` (2) epochs of 6 iterations,
+    validated after each, checkpoints every epoch and every 2 iterations; ``hooks`` are added to
+    (or replace) the default hooks. ``resume_from`` resumes a run; ``load_from`` starts a new one
+    from a checkpoint's weights. ``num_workers`` > 0 moves the augmentation draws into data
+    workers."""
     by_epoch = 'Epoch' in loop
     train_cfg = dict(type=loop, val_interval=1 if by_epoch else ITERS_PER_EPOCH)
     if loop in ('EpochBasedTrainLoop', 'IterBasedTrainLoop'):
         train_cfg = dict(by_epoch=by_epoch, val_interval=train_cfg['val_interval'])
     if by_epoch:
-        train_cfg['max_epochs'] = MAX_EPOCHS
+        train_cfg['max_epochs'] = max_epochs
     else:
-        train_cfg['max_iters'] = MAX_EPOCHS * ITERS_PER_EPOCH
+        train_cfg['max_iters'] = max_epochs * ITERS_PER_EPOCH
     checkpoint = dict(type='genrep.CheckpointHook', interval=1, iter_interval=2)
     if not by_epoch:
         checkpoint = dict(type='genrep.CheckpointHook', by_epoch=False, interval=2)
-    loader = dict(batch_size=4, num_workers=0, collate_fn=dict(type='default_collate'))
+    loader = dict(batch_size=4, num_workers=num_workers, persistent_workers=persistent_workers,
+                  collate_fn=dict(type='default_collate'))
     sampler = 'DefaultSampler' if by_epoch else 'InfiniteSampler'
     torch.manual_seed(0)  # the same initial weights in every run (built before the Runner seeds)
     return Runner(
@@ -102,10 +106,11 @@ def make_runner(work_dir, name, loop='genrep.ResumableEpochBasedTrainLoop', stop
         train_cfg=train_cfg,
         optim_wrapper=optim_wrapper or dict(optimizer=dict(type='SGD', lr=lr, momentum=0.9)),
         param_scheduler=dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
-                             end=MAX_EPOCHS * ITERS_PER_EPOCH),
+                             end=max_epochs * ITERS_PER_EPOCH),
         default_hooks=dict(dict(checkpoint=checkpoint, logger=dict(type='LoggerHook', interval=1)),
                            **(hooks or {})),
-        custom_hooks=[StopBeforeIteration(stop_before)] if stop_before else None,
+        custom_hooks=[*custom_hooks, *([StopBeforeIteration(stop_before)] if stop_before
+                                       else [])] or None,
         randomness=dict(seed=0),
         resume=resume_from is not None,
         load_from=resume_from or load_from,

@@ -7,7 +7,9 @@ Each wrapper owns one diffusers model (``self.model``), used exactly as diffuser
   when the model learns its variance (improved DDPM / DiT). The reverse chain and the posterior
   estimators only rely on this convention, so an analytic denoiser can stand in for a network in tests.
 * ``forward_features(...)``, which returns a :class:`DenoiserOutput` with eps, the variance values and
-  the decoder features, captured by forward hooks (never by replacing a diffusers ``forward``).
+  the decoder features, captured by forward hooks (never by replacing a diffusers ``forward``);
+  ``forward_feature(..., index)`` returns one of those features and ends the pass where it is
+  captured (the hook raises :class:`_FeatureReached`), so the layers after it do not run.
 * a *null class*: ``class_labels=None`` means unconditional, encoded as the extra class index
   ``num_classes`` (the classifier-free-guidance row of DiT's label table). Perception passes use it.
 
@@ -17,6 +19,7 @@ configured without a dry run.
 """
 import functools
 import inspect
+import json
 import os
 import os.path as osp
 from dataclasses import dataclass
@@ -46,6 +49,12 @@ class DenoiserOutput:
     features: Tuple[Tensor, ...]
 
 
+class _FeatureReached(Exception):
+    """Raised by a capture hook to end a pass of ``forward_feature`` once its feature is held: what
+    diffusers would compute after it is not needed, and an exception is the one way a hook can stop
+    a third-party ``forward`` without replacing it."""
+
+
 def load_local_pretrained(model_cls, path: str, subfolder: Optional[str] = None):
     """``model_cls.from_pretrained`` on a local diffusers directory; never a hub download.
 
@@ -57,7 +66,77 @@ def load_local_pretrained(model_cls, path: str, subfolder: Optional[str] = None)
         raise FileNotFoundError(
             f'pretrained: {where!r} is not a local directory; genrep loads diffusers weights only '
             f'from local folders (save them with `save_pretrained`), never from a hub')
+    check_pretrained_weights(model_cls, where)
     return model_cls.from_pretrained(path, subfolder=subfolder, local_files_only=True)
+
+
+DEPRECATED_ATTENTION_NAMES = (('.query.', '.to_q.'), ('.key.', '.to_k.'), ('.value.', '.to_v.'),
+                              ('.proj_attn.', '.to_out.0.'))
+
+
+def saved_weight_shapes(folder: str) -> Dict[str, Tuple[Tuple[int, ...], str]]:
+    """{key: (shape, file)} of the weights ``save_pretrained`` wrote to ``folder`` (safetensors,
+    sharded or not, read from the headers only; or a ``.bin`` state dict)."""
+    from safetensors import safe_open
+    files = sorted(f for f in os.listdir(folder) if f.endswith('.safetensors'))
+    shapes = {}
+    for name in files:
+        with safe_open(osp.join(folder, name), framework='pt') as f:
+            for key in f.keys():
+                shapes[key] = (tuple(f.get_slice(key).get_shape()), name)
+    if not files:
+        for name in sorted(f for f in os.listdir(folder) if f.endswith('.bin')):
+            state = torch.load(osp.join(folder, name), map_location='cpu', weights_only=True,
+                               mmap=True)
+            shapes.update({k: (tuple(v.shape), name) for k, v in state.items()})
+    return shapes
+
+
+def check_pretrained_weights(model_cls, folder: str) -> None:
+    """Refuse a diffusers folder whose weights do not fill the model its ``config.json`` builds.
+
+    ``from_pretrained`` initialises a missing weight at random with a warning, and a file
+    converted for another architecture may fail deep inside diffusers; here the first missing,
+    unexpected or mis-shaped key is named with its file. The model is built on the meta device
+    (no memory), the file read from its headers.
+
+    Raises:
+        ValueError: the folder's weights and its config disagree.
+    """
+    config_file = osp.join(folder, 'config.json')
+    saved = saved_weight_shapes(folder)
+    if not osp.isfile(config_file) or not saved:
+        raise FileNotFoundError(f'pretrained: {folder} has no config.json and weights file '
+                                '(diffusers save_pretrained layout)')
+    config = model_cls.load_config(folder)
+    try:
+        with torch.device('meta'):
+            model = model_cls.from_config(config)
+    except (NotImplementedError, RuntimeError):  # a model whose __init__ needs real tensors
+        model = model_cls.from_config(config)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    # diffusers converts the attention names of folders saved before 0.15 while loading.
+    deprecated = set()
+    for key in list(saved):
+        renamed = key
+        for old, new in DEPRECATED_ATTENTION_NAMES:
+            renamed = renamed.replace(old, new)
+        if renamed != key:
+            saved.setdefault(renamed, saved[key])
+            deprecated.add(key)
+    for key, shape in expected.items():
+        if key not in saved:
+            raise ValueError(f'pretrained: {folder}: weight {key} {list(shape)} of the '
+                             f'{model_cls.__name__} its config.json describes is not in the '
+                             'weights files')
+        if saved[key][0] != shape:
+            raise ValueError(f'pretrained: {folder}/{saved[key][1]}: {key} has shape '
+                             f'{list(saved[key][0])}, config.json makes it {list(shape)}')
+    unexpected = sorted(set(saved) - set(expected) - deprecated)
+    if unexpected:
+        raise ValueError(f'pretrained: {folder}/{saved[unexpected[0]][1]}: {unexpected[0]} is no '
+                         f'weight of the {model_cls.__name__} its config.json describes '
+                         f'({len(unexpected)} such keys)')
 
 
 def build_diffusers_model(model_cls,
@@ -119,6 +198,7 @@ class DiffusersDenoiser(nn.Module):
         self.learn_sigma = inferred
         self.in_channels = in_ch
         self._captured: Dict[int, Tensor] = {}
+        self._stop_at: Optional[int] = None  # the feature that ends a forward_feature pass
         modules = self._feature_modules()
         for index, (module, pre) in enumerate(modules):
             # Bound methods (through partial): a deepcopy of the wrapper (the EMA copy) re-binds
@@ -132,16 +212,21 @@ class DiffusersDenoiser(nn.Module):
     # -- hooks -------------------------------------------------------------------------------
     def _capture_input(self, index: int, _module, args) -> None:
         self._captured[index] = args[0]
+        if index == self._stop_at:
+            raise _FeatureReached
 
     def _capture_output(self, index: int, _module, _args, output) -> None:
         self._captured[index] = output[0] if isinstance(output, tuple) else output
+        if index == self._stop_at:
+            raise _FeatureReached
 
     def _feature_modules(self) -> List[Tuple[nn.Module, bool]]:
         """(module, capture its input?) for each feature, in increasing-stride order."""
         raise NotImplementedError
 
-    def _to_feature_maps(self, captured: List[Tensor], height: int, width: int) -> List[Tensor]:
-        """Turns captured activations into [B, C, h, w] maps; identity for UNets."""
+    def _to_feature_map(self, index: int, captured: Tensor, height: int, width: int) -> Tensor:
+        """Turns the captured activation of feature ``index`` into a [B, C, h, w] map; identity for
+        UNets."""
         return captured
 
     # -- conditioning ------------------------------------------------------------------------
@@ -197,8 +282,30 @@ class DiffusersDenoiser(nn.Module):
         finally:
             self._captured.clear()
         eps, var_values = self.split_output(output)
-        features = self._to_feature_maps(captured, x_t.shape[-2], x_t.shape[-1])
-        return DenoiserOutput(eps=eps, var_values=var_values, features=tuple(features))
+        features = tuple(self._to_feature_map(i, fmap, x_t.shape[-2], x_t.shape[-1])
+                         for i, fmap in enumerate(captured))
+        return DenoiserOutput(eps=eps, var_values=var_values, features=features)
+
+    def forward_feature(self, x_t: Tensor, t, class_labels: Optional[Tensor] = None,
+                        index: int = -1) -> Tensor:
+        """Decoder feature ``index`` (``-1``: the deepest) of one pass, equal to
+        ``forward_features(x_t, t, class_labels).features[index]``; the pass ends where the feature
+        is captured (a UNet's deepest decoder feature comes before its upper decoder blocks).
+        Shape: [B, C_i, H / s_i, W / s_i]."""
+        index = range(self._num_features)[index]
+        self._captured.clear()
+        self._stop_at = index
+        try:
+            self(x_t, t, class_labels)
+        except _FeatureReached:
+            pass
+        finally:
+            self._stop_at = None
+        try:
+            captured = self._captured[index]
+        finally:
+            self._captured.clear()
+        return self._to_feature_map(index, captured, x_t.shape[-2], x_t.shape[-1])
 
     @property
     def feature_strides(self) -> Tuple[int, ...]:
@@ -212,6 +319,34 @@ class DiffusersDenoiser(nn.Module):
     def size_divisor(self) -> int:
         """Input height and width must be multiples of this."""
         raise NotImplementedError
+
+
+def set_attention_heads(model: nn.Module, heads: int) -> None:
+    """Give every attention layer of ``model`` ``heads`` heads of width ``inner_dim / heads``."""
+    from diffusers.models.attention_processor import Attention
+    layers = [m for m in model.modules() if isinstance(m, Attention)]
+    if not layers:
+        raise ValueError(f'num_attention_heads={heads}: the model has no attention layer')
+    for layer in layers:
+        if layer.inner_dim % heads:
+            raise ValueError(f'num_attention_heads={heads} does not divide an attention width '
+                             f'of {layer.inner_dim}')
+        layer.heads = heads
+        layer.scale = (layer.inner_dim // heads)**-0.5
+
+
+def check_converted_heads(pretrained: Optional[str], num_attention_heads: Optional[int]) -> None:
+    """A folder converted from latent-diffusion records the heads its attention needs
+    (``ldm_conversion.json``); refuse a config that gives others."""
+    record = osp.join(os.fspath(pretrained), 'ldm_conversion.json') if pretrained else None
+    if record is None or not osp.isfile(record):
+        return
+    with open(record) as f:
+        needed = json.load(f).get('num_attention_heads')
+    if needed is not None and needed != num_attention_heads:
+        raise ValueError(f'UNet2DDenoiser: num_attention_heads={num_attention_heads}, but {record} '
+                         f'says the converted UNet needs num_attention_heads={needed} (the '
+                         "checkpoint's num_heads at every width)")
 
 
 class _UNetFeatures:
@@ -251,12 +386,21 @@ class UNet2DDenoiser(_UNetFeatures, DiffusersDenoiser):
             ``__init__`` builds it for ``num_class_embeds = K + 1`` (added to the time embedding),
             but zero-initialised, so the model starts as the unconditional one for every class
             and the null class. ``None``: the checkpoint's table.
+        num_attention_heads: heads of every attention layer, whatever its width: openaimodel's
+            ``num_heads`` (LSUN-Churches' LDM: 8 heads at widths 192 .. 768), which UNet2DModel's
+            config cannot state (its ``attention_head_dim`` fixes the head width);
+            tools/model_converters/ldm_to_diffusers.py prints the value. ``None``: the config's.
         **kwargs: those of :class:`DiffusersDenoiser`.
     """
     model_cls = UNet2DModel
 
-    def __init__(self, num_classes: Optional[int] = None, **kwargs):
+    def __init__(self, num_classes: Optional[int] = None,
+                 num_attention_heads: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
+        check_converted_heads(kwargs.get('pretrained'), num_attention_heads)
+        if num_attention_heads is not None:
+            set_attention_heads(self.model, num_attention_heads)
+        self.num_attention_heads = num_attention_heads
         cfg = self.model.config
         if num_classes is not None:
             if cfg.num_class_embeds is not None or cfg.class_embed_type is not None:
@@ -283,6 +427,27 @@ class UNet2DDenoiser(_UNetFeatures, DiffusersDenoiser):
         return self.model(x_t, t, class_labels=class_labels).sample
 
 
+def read_class_embedding(path: str, num_classes: int, dim: int) -> Tensor:
+    """LDM's ClassEmbedder table in ``path`` as a class context [num_classes + 1, 1, dim]."""
+    from safetensors.torch import load_file
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'class_embedding: {path} not found (ldm_to_diffusers.py writes '
+                                'class_embedding.safetensors for a class-conditional LDM)')
+    tensors = load_file(path)
+    if 'embedding.weight' not in tensors:
+        raise KeyError(f'class_embedding: {path} has no embedding.weight (keys: '
+                       f'{sorted(tensors)})')
+    table = tensors['embedding.weight'].float()
+    if table.dim() != 2 or table.shape[0] not in (num_classes, num_classes + 1) \
+            or table.shape[1] != dim:
+        raise ValueError(f'class_embedding: {path}: embedding.weight is {list(table.shape)}, '
+                         f'expected [{num_classes} or {num_classes + 1}, {dim}] (num_classes, '
+                         "the UNet's cross_attention_dim)")
+    if table.shape[0] == num_classes:
+        table = torch.cat([table, table.mean(0, keepdim=True)])
+    return table[:, None]
+
+
 @MODELS.register_module()
 class UNet2DConditionDenoiser(_UNetFeatures, DiffusersDenoiser):
     """Latent-space ``diffusers.UNet2DConditionModel`` conditioned by cross-attention.
@@ -299,14 +464,27 @@ class UNet2DConditionDenoiser(_UNetFeatures, DiffusersDenoiser):
         num_tokens: context tokens per class (ignored when ``class_context`` gives them).
         class_context: initial context [num_classes + 1, T, cross_attention_dim], the null class
             last.
+        class_embedding: a safetensors file of a latent-diffusion ClassEmbedder table
+            (``embedding.weight``, [num_classes or num_classes + 1, cross_attention_dim]; the
+            ``class_embedding.safetensors`` that tools/model_converters/ldm_to_diffusers.py
+            writes): the checkpoint's trained class context, one token a class, as LDM's
+            ``ClassEmbedder`` gives it. A table without a null row (cin-ldm-vq-f8: 1000 rows, no
+            label dropout) gets one at the mean of the class rows, which label dropout then
+            trains; the extra row of a table with one is its null (unconditional) class.
     """
     model_cls = UNet2DConditionModel
 
     def __init__(self, num_classes: int, num_tokens: int = 1,
-                 class_context: Optional[Tensor] = None, **kwargs):
+                 class_context: Optional[Tensor] = None,
+                 class_embedding: Optional[str] = None, **kwargs):
         super().__init__(**kwargs)
         self._num_classes = num_classes
         dim = self.model.config.cross_attention_dim
+        if class_embedding is not None:
+            if class_context is not None:
+                raise ValueError('UNet2DConditionDenoiser: give class_context or class_embedding, '
+                                 'not both')
+            class_context = read_class_embedding(class_embedding, num_classes, dim)
         if class_context is not None:
             expected = (num_classes + 1, dim)
             if class_context.dim() != 3 or (class_context.shape[0],
@@ -349,18 +527,30 @@ class DiTDenoiser(DiffusersDenoiser):
     The class table of DiT has a null row at index ``num_embeds_ada_norm`` only when the model was
     built with label dropout (``class_dropout_prob > 0`` inside diffusers, the default).
 
+    Timestep frequencies: DiT's ``TimestepEmbedder`` uses ``exp(-ln(10^4) i / 128)``, i < 128;
+    diffusers' ``CombinedTimestepLabelEmbeddings`` divides by 127 (``downscale_freq_shift=1``), so
+    a released DiT checkpoint in diffusers sees slightly other time features than it was trained
+    on. ``dit_timesteps=True`` restores DiT's (tests/test_model_converters.py checks the wrapped
+    model against DiT's forward).
+
     Args:
         feature_layers: indices of the transformer blocks whose outputs are features.
         scale_factors: resampling factor of each feature map, >= 1 up, < 1 down.
+        dit_timesteps: embed timesteps with DiT's frequencies (see above); ``False``: diffusers'.
     """
     model_cls = DiTTransformer2DModel
 
     def __init__(self,
                  feature_layers: Optional[Sequence[int]] = None,
                  scale_factors: Sequence[float] = (2.0, 1.0, 0.5, 0.25),
+                 dit_timesteps: bool = True,
                  **kwargs):
         self._feature_layers = feature_layers
         super().__init__(**kwargs)
+        if dit_timesteps:
+            for block in self.model.transformer_blocks:
+                block.norm1.emb.time_proj.downscale_freq_shift = 0
+        self.dit_timesteps = dit_timesteps
         if len(self.feature_layers) != len(scale_factors):
             raise ValueError(f'DiTDenoiser: {len(self.feature_layers)} feature_layers but '
                              f'{len(scale_factors)} scale_factors')
@@ -387,18 +577,15 @@ class DiTDenoiser(DiffusersDenoiser):
     def _feature_modules(self):
         return [(self.model.transformer_blocks[i], False) for i in self.feature_layers]
 
-    def _to_feature_maps(self, captured, height, width):
+    def _to_feature_map(self, index, captured, height, width):
         p = self.model.config.patch_size
-        h, w = height // p, width // p
-        maps = []
-        for tokens, s in zip(captured, self.scale_factors):
-            fmap = tokens.transpose(1, 2).reshape(tokens.shape[0], -1, h, w)
-            if s > 1:
-                fmap = F.interpolate(fmap, scale_factor=s, mode='bilinear', align_corners=False)
-            elif s < 1:
-                fmap = F.avg_pool2d(fmap, kernel_size=int(round(1 / s)))
-            maps.append(fmap)
-        return maps
+        fmap = captured.transpose(1, 2).reshape(captured.shape[0], -1, height // p, width // p)
+        s = self.scale_factors[index]
+        if s > 1:
+            fmap = F.interpolate(fmap, scale_factor=s, mode='bilinear', align_corners=False)
+        elif s < 1:
+            fmap = F.avg_pool2d(fmap, kernel_size=int(round(1 / s)))
+        return fmap
 
     @property
     def num_classes(self):

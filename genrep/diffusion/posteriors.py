@@ -39,8 +39,8 @@ from torch import Tensor
 
 from genrep.registry import DIFFUSION_SCHEDULERS, POSTERIORS
 
-from .reverse_chain import (chain_length, check_step_batch, denoise_classes, forward_noised_steps,
-                            kept_step_indices, reverse_chain)
+from .reverse_chain import (ChainArguments, chain_length, check_step_batch, denoise_classes,
+                            forward_noised_steps, kept_step_indices, reverse_chain)
 from .sample_generators import Generator, SampleGenerators, draw_normal
 from .schedule import DiffusionSchedule, StepAdjust, gaussian_log_density
 
@@ -318,10 +318,12 @@ class ReverseChainPosterior(PosteriorEstimator):
         return len(kept_step_indices(num_steps, self.burn_in, self.thinning))
 
     def _log_likelihood(self, denoiser, x0, class_ids, generator, dense, adjust):
-        args = (self.schedule, denoiser, x0, class_ids, self.burn_in, self.thinning, generator,
-                self.class_batch, self.strength, adjust)
-        steps = (reverse_chain(*args) if self.components == 'chain' else
-                 forward_noised_steps(*args, step_batch=self.step_batch,
+        chain = ChainArguments(schedule=self.schedule, denoiser=denoiser, x0=x0,
+                               class_ids=class_ids, burn_in=self.burn_in, thinning=self.thinning,
+                               generator=generator, class_batch=self.class_batch,
+                               strength=self.strength, adjust=adjust)
+        steps = (reverse_chain(**chain.as_kwargs()) if self.components == 'chain' else
+                 forward_noised_steps(**chain.as_kwargs(), step_batch=self.step_batch,
                                       antithetic=self.antithetic))
         inputs = x0.unsqueeze(1).float()
 

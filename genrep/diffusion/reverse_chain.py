@@ -38,8 +38,8 @@ GenRep's semantic adjustment of the reverse step (Eq. 6-9) enters. Sampling may 
 steps (``DiffusionSchedule.ddim_sample``, no variance to adjust) and classifier-free guidance
 (:func:`classifier_free_guidance`); the teacher always reads the ancestral steps of Eq. 1.
 """
-from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -96,6 +96,38 @@ class ReverseStep:
     state: Optional[Tensor] = None
 
 
+@dataclass
+class ChainArguments:
+    """What a teacher's reverse chain runs on: the arguments :func:`reverse_chain` and
+    :func:`forward_noised_steps` share, named once (see :func:`reverse_chain` for each).
+
+    Attributes:
+        schedule: the respaced schedule (T' = ``schedule.num_steps``).
+        denoiser: ``(x_t [N, C, ...], t [N], class_labels [N]) -> model output``.
+        x0: [B, C, ...] the inputs (images or latents).
+        class_ids: [B, K] the classes each image's chains are conditioned on.
+        burn_in, thinning: m and k of :func:`kept_step_indices`.
+        generator: the noise, shared by all classes of an image.
+        class_batch: classes per denoiser call (``None``: all).
+        strength: the fraction of the respaced chain that runs.
+        adjust: the ``p_sample`` hook of every step (``None``: Eq. 1 as is).
+    """
+    schedule: DiffusionSchedule
+    denoiser: torch.nn.Module
+    x0: Tensor
+    class_ids: Tensor
+    burn_in: int
+    thinning: int
+    generator: Generator = None
+    class_batch: Optional[int] = None
+    strength: float = 1.0
+    adjust: Optional[StepAdjust] = None
+
+    def as_kwargs(self) -> Dict[str, Any]:
+        """The fields as keyword arguments (the tensors themselves, not copies)."""
+        return {field.name: getattr(self, field.name) for field in fields(self)}
+
+
 def denoise_classes(denoiser: torch.nn.Module, x_t: Tensor, timestep: Union[int, Tensor],
                     class_ids: Tensor, class_batch: Optional[int] = None) -> Tensor:
     """One denoiser call for every (image, class) pair, ``class_batch`` classes at a time.
@@ -130,8 +162,7 @@ def reverse_steps(schedule: DiffusionSchedule,
                   x_start: Tensor,
                   first_index: int,
                   noise_fn: Callable[[], Tensor],
-                  adjust: Optional[StepAdjust] = None
-                  ) -> Iterator[Tuple[int, int, Dict[str, Tensor]]]:
+                  adjust: Optional[StepAdjust] = None) -> Iterator[ReverseStep]:
     """The reverse process of Eq. 1 from x_start at ``first_index`` down to index 0, one
     ``schedule.p_sample`` a step.
 
@@ -146,8 +177,8 @@ def reverse_steps(schedule: DiffusionSchedule,
             log_variance)``; ``None``: the base step.
 
     Yields:
-        (index, timestep, step) for index = first_index, ..., 0, with ``step`` the dict of
-        ``p_sample``; ``step['sample']`` is the next state.
+        :class:`ReverseStep` for index = first_index, ..., 0 (``p_sample``'s mean, log-variance
+        and sample, the input state x_s); ``sample`` is the next state.
     """
     if not 0 <= first_index < schedule.num_steps:
         raise ValueError(f'reverse chain: first_index={first_index} outside the '
@@ -158,7 +189,8 @@ def reverse_steps(schedule: DiffusionSchedule,
         noise = noise_fn() if index > 0 else None
         step = schedule.p_sample(denoise_fn(x_t, timestep), x_t, index, noise=noise,
                                  adjust=adjust)
-        yield index, timestep, step
+        yield ReverseStep(index, timestep, step['mean'], step['log_variance'], step['sample'],
+                          x_t)
         x_t = step['sample']
 
 
@@ -242,8 +274,8 @@ def sample_chain(schedule: DiffusionSchedule,
             x_t = schedule.ddim_sample(denoise(x_t, int(schedule.timesteps[index])), x_t, index,
                                        eta=eta, noise=noise)['sample']
         return x_t
-    for _, _, step in reverse_steps(schedule, denoise, x_t, schedule.num_steps - 1, draw, adjust):
-        x_t = step['sample']
+    for step in reverse_steps(schedule, denoise, x_t, schedule.num_steps - 1, draw, adjust):
+        x_t = step.sample
     return x_t
 
 
@@ -301,14 +333,11 @@ def reverse_chain(schedule: DiffusionSchedule,
 
     first = num_steps - 1
     x_start = schedule.q_sample(x0.repeat_interleave(num_classes, dim=0), first, shared_noise())
-    x_t = x_start
-    for index, timestep, step in reverse_steps(schedule, denoise, x_start, first, shared_noise,
-                                               adjust):
-        if index in kept:
-            yield ReverseStep(index, timestep, step['mean'].reshape(chains),
-                              step['log_variance'].reshape(chains),
-                              step['sample'].reshape(chains), x_t.reshape(chains))
-        x_t = step['sample']
+    for step in reverse_steps(schedule, denoise, x_start, first, shared_noise, adjust):
+        if step.index in kept:
+            yield ReverseStep(step.index, step.timestep, step.mean.reshape(chains),
+                              step.log_variance.reshape(chains), step.sample.reshape(chains),
+                              step.state.reshape(chains))
 
 
 def check_step_batch(step_batch: Optional[int]) -> None:

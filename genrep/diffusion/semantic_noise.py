@@ -33,6 +33,8 @@ from torch import Tensor
 
 from genrep.registry import MODELS
 
+from .schedule import StepAdjust
+
 
 def semantic_mean_correction(x_t: Tensor, x_sem: Tensor, weight: Tensor) -> Tensor:
     """f_sem^mu(x_t, x_sem) = W_t concat(x_t, x_sem) (Eq. 7), at every location.
@@ -167,6 +169,20 @@ class SemanticNoiseAdjuster(nn.Module):
         log_scale = self.log_variance_scale(x_sem).view(-1, *([1] * (x_t.dim() - 1)))
         adjusted_log_variance = log_variance + log_scale.to(log_variance.dtype)
         return adjusted_mean, adjusted_log_variance.expand_as(mean)
+
+    def step_hook(self, schedule) -> StepAdjust:
+        """The adjustment at inference (x_sem := x_t) as a ``DiffusionSchedule.p_sample`` hook on
+        ``schedule``'s respaced steps: ``(mean, log_variance, x_t, index) -> (mean,
+        log_variance)``, ``index`` an int or [B] respaced indices."""
+
+        def adjust(mean: Tensor, log_variance: Tensor, x_t: Tensor, index):
+            if isinstance(index, Tensor) and index.dim() > 0:
+                timestep = schedule.timesteps.to(x_t.device)[index.long()]
+            else:
+                timestep = int(schedule.timesteps[int(index)])
+            return self(mean, log_variance, x_t, timestep)
+
+        return adjust
 
     def extra_repr(self) -> str:
         return (f'in_channels={self.in_channels}, sem_channels={self.sem_channels}, '

@@ -241,10 +241,11 @@ def test_reverse_steps_runs_first_index_down_to_zero():
 
     x_start = torch.randn(2, 2, 3, 3)
     steps = list(reverse_steps(schedule, denoise, x_start, 3, lambda: torch.zeros(2, 2, 3, 3)))
-    assert [s[0] for s in steps] == [3, 2, 1, 0]
-    assert [s[1] for s in steps] == calls == schedule.timesteps[[3, 2, 1, 0]].tolist()
-    # zero noise: each state is the previous step's mean
-    torch.testing.assert_close(steps[1][2]['sample'], steps[1][2]['mean'])
+    assert [s.index for s in steps] == [3, 2, 1, 0]
+    assert [s.timestep for s in steps] == calls == schedule.timesteps[[3, 2, 1, 0]].tolist()
+    # zero noise: each state is the previous step's mean, and the next step's input
+    torch.testing.assert_close(steps[1].sample, steps[1].mean)
+    assert steps[0].state is x_start and steps[2].state is steps[1].sample
     with pytest.raises(ValueError, match='first_index=6'):
         next(reverse_steps(schedule, denoise, x_start, 6, lambda: None))
 

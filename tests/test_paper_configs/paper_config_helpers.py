@@ -44,6 +44,19 @@ def write_dit_checkpoint(root, sample_size=CROP // TINY_VAE_FACTOR):
     return root
 
 
+def class_blocks(rng, classes, size, border, num_colours):
+    """(image, label) of three class blocks on a ``border`` label, the image drawn with one
+    random colour a label value (``num_colours`` of them) plus noise: uint8 [H, W, 3], [H, W]."""
+    height, width = size
+    label = np.full((height, width), border, np.uint8)
+    label[4:-4, 4:width // 2] = classes[0]
+    label[4:-4, width // 2:-4] = classes[1]
+    label[height // 3:2 * height // 3, width // 3:2 * width // 3] = classes[2]
+    colours = rng.integers(0, 256, (num_colours, 3))
+    image = colours[label] + rng.integers(-20, 20, (height, width, 3))
+    return np.clip(image, 0, 255).astype(np.uint8), label
+
+
 def write_ade20k(data_root, num_train=2, num_val=1, size=(40, 48), seed=0):
     """ADEChallengeData2016 in its real layout: images/{training,validation}/*.jpg and
     annotations/{training,validation}/*.png, uint8 labels 0..150 where 0 is 'unlabelled' (which
@@ -51,19 +64,12 @@ def write_ade20k(data_root, num_train=2, num_val=1, size=(40, 48), seed=0):
     few class blocks with class-dependent colours, a little unlabelled border included."""
     import mmcv
     rng = np.random.default_rng(seed)
-    height, width = size
     for split, count in (('training', num_train), ('validation', num_val)):
         for index in range(count):
             classes = rng.choice(np.arange(1, 151), size=3, replace=False)
-            label = np.zeros((height, width), np.uint8)
-            label[4:-4, 4:width // 2] = classes[0]
-            label[4:-4, width // 2:-4] = classes[1]
-            label[height // 3:2 * height // 3, width // 3:2 * width // 3] = classes[2]
-            colours = rng.integers(0, 256, (151, 3))
-            image = colours[label] + rng.integers(-20, 20, (height, width, 3))
+            image, label = class_blocks(rng, classes, size, border=0, num_colours=151)
             name = f'ADE_{split[:5]}_{index:08d}'
-            mmcv.imwrite(np.clip(image, 0, 255).astype(np.uint8),
-                         osp.join(data_root, 'images', split, f'{name}.jpg'))
+            mmcv.imwrite(image, osp.join(data_root, 'images', split, f'{name}.jpg'))
             mmcv.imwrite(label, osp.join(data_root, 'annotations', split, f'{name}.png'))
     return data_root
 
@@ -76,18 +82,11 @@ def write_coco_stuff164k(data_root, num_train=2, size=(40, 48), seed=0):
     border."""
     import mmcv
     rng = np.random.default_rng(seed)
-    height, width = size
     for index in range(num_train):
         classes = rng.choice(np.arange(171), size=3, replace=False)
-        label = np.full((height, width), 255, np.uint8)
-        label[4:-4, 4:width // 2] = classes[0]
-        label[4:-4, width // 2:-4] = classes[1]
-        label[height // 3:2 * height // 3, width // 3:2 * width // 3] = classes[2]
-        colours = rng.integers(0, 256, (256, 3))
-        image = colours[label] + rng.integers(-20, 20, (height, width, 3))
+        image, label = class_blocks(rng, classes, size, border=255, num_colours=256)
         name = f'{index + 1:012d}'
-        mmcv.imwrite(np.clip(image, 0, 255).astype(np.uint8),
-                     osp.join(data_root, 'images', 'train2017', f'{name}.jpg'))
+        mmcv.imwrite(image, osp.join(data_root, 'images', 'train2017', f'{name}.jpg'))
         mmcv.imwrite(label, osp.join(data_root, 'annotations', 'train2017',
                                      f'{name}_labelTrainIds.png'))
     return data_root
@@ -180,13 +179,20 @@ COCO_CATEGORY_IDS = [i for i in range(1, 91)
                      if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
 
 
-def coco_boxes_image(rng, size, boxes, colours):
-    """An image of ``size`` (h, w) with each box [x, y, w, h] filled in its colour."""
+def random_boxes_image(rng, size, count):
+    """(image, boxes): ``count`` random boxes [x, y, w, h] (floats, 10 px to half the image a
+    side) and an image of ``size`` (h, w) with each box filled in a random colour."""
     height, width = size
+    boxes = []
+    for _ in range(count):
+        w, h = int(rng.integers(10, width // 2)), int(rng.integers(10, height // 2))
+        x, y = int(rng.integers(0, width - w)), int(rng.integers(0, height - h))
+        boxes.append([float(x), float(y), float(w), float(h)])
+    colours = [rng.integers(100, 256, 3) for _ in boxes]
     image = rng.integers(0, 60, (height, width, 3))
     for (x, y, w, h), colour in zip(boxes, colours):
         image[int(y):int(y + h), int(x):int(x + w)] = colour
-    return np.clip(image, 0, 255).astype(np.uint8)
+    return np.clip(image, 0, 255).astype(np.uint8), boxes
 
 
 def write_coco(data_root, class_names_per_image, split='train', size=(40, 48), seed=0,
@@ -208,14 +214,8 @@ def write_coco(data_root, class_names_per_image, split='train', size=(40, 48), s
     for index, classes in enumerate(class_names_per_image):
         image_id = 1000 * (seed + 1) + index
         file_name = f'{image_id:012d}.jpg'
-        boxes = []
-        for k, _ in enumerate(classes):
-            w, h = int(rng.integers(10, width // 2)), int(rng.integers(10, height // 2))
-            x, y = int(rng.integers(0, width - w)), int(rng.integers(0, height - h))
-            boxes.append([float(x), float(y), float(w), float(h)])
-        colours = [rng.integers(100, 256, 3) for _ in boxes]
-        mmcv.imwrite(coco_boxes_image(rng, size, boxes, colours),
-                     os.path.join(data_root, f'{split}{year}', file_name))
+        image, boxes = random_boxes_image(rng, size, len(classes))
+        mmcv.imwrite(image, os.path.join(data_root, f'{split}{year}', file_name))
         images.append(dict(id=image_id, file_name=file_name, height=height, width=width,
                            license=1, coco_url='', flickr_url='', date_captured=''))
         for name, box in zip(classes, boxes):
@@ -254,14 +254,8 @@ def write_lvis(data_root, class_names_per_image, frequencies, split='train', siz
     for index, classes in enumerate(class_names_per_image):
         image_id = 1000 * (seed + 1) + index
         file_name = f'{image_id:012d}.jpg'
-        boxes = []
-        for _ in classes:
-            w, h = int(rng.integers(10, width // 2)), int(rng.integers(10, height // 2))
-            x, y = int(rng.integers(0, width - w)), int(rng.integers(0, height - h))
-            boxes.append([float(x), float(y), float(w), float(h)])
-        colours = [rng.integers(100, 256, 3) for _ in boxes]
-        mmcv.imwrite(coco_boxes_image(rng, size, boxes, colours),
-                     os.path.join(data_root, f'{split}2017', file_name))
+        image, boxes = random_boxes_image(rng, size, len(classes))
+        mmcv.imwrite(image, os.path.join(data_root, f'{split}2017', file_name))
         present = {ids[n] for n in classes}
         images.append(dict(id=image_id, height=height, width=width, license=1,
                            coco_url=f'http://images.cocodataset.org/{split}2017/{file_name}',

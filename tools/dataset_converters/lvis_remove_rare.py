@@ -6,7 +6,10 @@ reads ``annotations/lvis_v1_train.json`` and writes ``annotations/lvis_v1_train_
 without the annotations of the categories whose ``frequency`` is 'r' (ViLD's OV-LVIS protocol:
 the 337 rare classes are the novel ones). The category list is kept whole, so mmdet's
 ``LVISV1Dataset`` maps category ids to the same 1203 labels as for the validation file; a rare
-class then has no box to train on.
+class then has no box to train on. It also writes ``annotations/lvis_v1_categories.json``, the
+category list (id, name, frequency) from which ``genrep.LVISV1VocabularyDataset`` takes the
+866-name training vocabulary (the common and frequent classes, ViLD's and BARON's) without
+reading the annotation file.
 """
 import argparse
 import json
@@ -42,6 +45,11 @@ def main(argv=None):
     with open(target, 'w') as f:
         json.dump(out, f)
     print(f'{target}: {len(out["annotations"])} boxes of non-rare classes')
+    categories = osp.join(args.data_root, 'annotations', 'lvis_v1_categories.json')
+    with open(categories, 'w') as f:
+        json.dump([dict(id=c['id'], name=c['name'], frequency=c['frequency'])
+                   for c in out['categories']], f)
+    print(f'{categories}: {len(out["categories"])} categories')
 
 
 if __name__ == '__main__':

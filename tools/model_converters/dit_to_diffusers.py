@@ -3,11 +3,20 @@
 
     python tools/model_converters/dit_to_diffusers.py DiT-XL-2-256x256.pt OUT_DIR [--num-heads 16]
 
+For the folders the configs read (imagenet256_dit.py: ``checkpoints/DiT-XL-2-256``), OUT_DIR is
+``checkpoints/DiT-XL-2-256/transformer``, beside DiT's VAE (stabilityai/sd-vae-ft-ema saved with
+``save_pretrained``) as ``checkpoints/DiT-XL-2-256/vae``.
+
 diffusers' own DiT conversion lives in its repository's scripts, not in the package, so the key
 mapping is here (``dit_to_diffusers_state_dict``). The architecture is read from the weights;
 only the number of attention heads is not in them: DiT's model table (S: 6, B: 12, L and XL: 16)
 gives it from the width, ``--num-heads`` overrides it. A training checkpoint (``model``, ``ema``,
 ``opt``) is converted from its EMA weights, as DiT's sample.py does.
+
+Two things of DiT that a diffusers config cannot state: its timestep frequencies (exp(-ln(10^4)
+i / 128); diffusers' DiT divides by 127), which ``genrep.DiTDenoiser`` restores
+(``dit_timesteps=True``), and nothing else: with ``norm_eps=1e-6`` written here, the wrapped model
+computes DiT's forward (tests/test_model_converters.py checks it against DiT's computation).
 """
 import argparse
 import math
@@ -61,6 +70,8 @@ def dit_config(state_dict: Dict[str, Tensor], num_heads: Optional[int] = None) -
         sample_size=int(math.isqrt(num_patches)) * patch_size,
         patch_size=patch_size,
         num_embeds_ada_norm=num_classes - 1,
+        # DiT's LayerNorms use eps 1e-6 (diffusers' default for the pre-MLP norm is 1e-5)
+        norm_eps=1e-6,
     )
 
 

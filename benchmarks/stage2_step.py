@@ -5,6 +5,10 @@ The models are the main job's, built from the real configs (``--perception-confi
 
   perception  the perception-only model of `make perception` (cross-entropy, plain OptimWrapper):
               the baseline that counts
+  generation  a generation-only step (GenRep stage 0's model and loss: the diffusion loss of the
+              same UNet, no semantic passes, plain OptimWrapper); perception + generation is the
+              floor of a faithful stage-2 step (issue 23, part 4: two inputs, two passes), and
+              each stage-2 variant is printed against it
   stage1      GenRep stage 1 (cross-entropy + L_gen_distil with the teacher)
   stage1_noteacher  stage 1 without the teacher (``posterior=None``): what the teacher costs
   summed      stage 2's two losses simply added (one backward, plain OptimWrapper)
@@ -34,7 +38,7 @@ drift of the machine's speed hits all of them alike; each variant's median step 
 (the interquartile range) are printed, with the ratios of the medians to ``perception`` and the
 teacher's median share of the step (``percept_teacher_time`` of the step's log).
 
-    python benchmarks/stage2_step.py [--device cuda] [--batch 128] [--rounds 10]
+    python benchmarks/stage2_step.py [--device cuda] [--batch 128] [--rounds 10] [--clock cpu]
 """
 import argparse
 import os.path as osp
@@ -55,6 +59,7 @@ from genrep.registry import MODELS, OPTIM_WRAPPERS  # noqa: E402
 
 CONFIGS = dict(
     perception='configs/genrep/fmnist_unet_cls.py',
+    generation='configs/genrep/fmnist_genrep_stage0.py',
     stage1='configs/genrep/fmnist_genrep_stage1.py',
     stage2='configs/genrep/fmnist_genrep_stage2.py')
 
@@ -92,6 +97,7 @@ def build(config: str, device, **model_options):
 def variants(args, device):
     plain = dict(type='OptimWrapper')
     perception, perception_wrapper = build(args.perception_config, device)
+    generation, generation_wrapper = build(args.generation_config, device)
     stage1, stage1_wrapper = build(args.stage1_config, device)
     noteacher, noteacher_wrapper = build(args.stage1_config, device, posterior=None)
     stage2, stage2_wrapper = build(args.stage2_config, device)
@@ -114,6 +120,7 @@ def variants(args, device):
         model.semantic_denoiser.load_state_dict(model.denoiser.state_dict())
     return dict(
         perception=(perception, perception_wrapper),
+        generation=(generation, generation_wrapper),
         stage1=(stage1, stage1_wrapper),
         stage1_noteacher=(noteacher, noteacher_wrapper),
         summed=(SummedLosses(summed_model), summed_wrapper),
@@ -126,15 +133,40 @@ def variants(args, device):
         stage2_mid=(stage2_mid, stage2_mid_wrapper))
 
 
-def timed_step(model, wrapper, data, device):
-    """Seconds of one training step and the teacher's seconds in it (0 without a teacher)."""
+class PassTimer:
+    """Seconds spent in a module's forward passes (forward hooks; ``always_call``: a pass that
+    ends early, ``forward_feature``, counts too)."""
+
+    def __init__(self, module, clock, no_grad_only: bool = False):
+        self.seconds, self.clock, self._start = 0.0, clock, None
+        self.no_grad_only = no_grad_only
+        module.register_forward_pre_hook(self._begin)
+        module.register_forward_hook(self._end, always_call=True)
+
+    def _begin(self, *_):
+        if not (self.no_grad_only and torch.is_grad_enabled()):
+            self._start = self.clock()
+
+    def _end(self, *_):
+        if self._start is not None:
+            self.seconds += self.clock() - self._start
+            self._start = None
+
+    def take(self) -> float:
+        seconds, self.seconds = self.seconds, 0.0
+        return seconds
+
+
+def timed_step(model, wrapper, data, device, clock=time.perf_counter):
+    """Seconds of one training step and the teacher's seconds in it (0 without a teacher; the
+    teacher's are wall seconds, logged by the model)."""
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
-    start = time.perf_counter()
+    start = clock()
     log_vars = model.train_step(data, wrapper)
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
-    return time.perf_counter() - start, float(log_vars.get('percept_teacher_time', 0.0))
+    return clock() - start, float(log_vars.get('percept_teacher_time', 0.0))
 
 
 def quartiles(values):
@@ -150,11 +182,19 @@ def main():
     parser.add_argument('--only', nargs='+', help='variants to run (default: all)')
     parser.add_argument('--generation-images', type=int, default=32,
                         help='generation_images of the stage2_budget variant')
+    parser.add_argument('--clock', choices=('wall', 'cpu'), default='wall',
+                        help="'cpu': the process's CPU seconds (time.process_time), which other "
+                        'jobs on a loaded machine disturb less than wall seconds (CPU device, '
+                        "one thread; the teacher's share: its denoiser passes' CPU seconds)")
     parser.add_argument('--perception-config', default=CONFIGS['perception'])
+    parser.add_argument('--generation-config', default=CONFIGS['generation'])
     parser.add_argument('--stage1-config', default=CONFIGS['stage1'])
     parser.add_argument('--stage2-config', default=CONFIGS['stage2'])
     args = parser.parse_args()
     device = torch.device(args.device)
+    if args.clock == 'cpu' and device.type != 'cpu':
+        parser.error('--clock cpu measures a CPU device only')
+    clock = time.process_time if args.clock == 'cpu' else time.perf_counter
     torch.manual_seed(0)
     data = dict(
         inputs=[torch.randint(0, 256, (1, 28, 28), dtype=torch.uint8) for _ in range(args.batch)],
@@ -167,23 +207,45 @@ def main():
         runs = {name: runs[name] for name in args.only}
     times = {name: [] for name in runs}
     shares = {name: [] for name in runs}
+    semantic_shares = {name: [] for name in runs}
+    # the semantic denoiser's no-grad passes (x_sem at x_t, the alignment target at x_0)
+    timers = {name: PassTimer(model.semantic_denoiser, clock) for name, (model, _) in runs.items()
+              if getattr(model, 'semantic_denoiser', None) is not None}
+    # CPU clock: the teacher's CPU seconds are its no-grad passes of the unified denoiser (its
+    # only no-grad passes with teacher_weights='unified'; the chain's step math is not counted),
+    # since the step's log holds wall seconds, which other jobs inflate
+    teacher_timers = {name: PassTimer(model.denoiser, clock, no_grad_only=True)
+                      for name, (model, _) in runs.items()
+                      if args.clock == 'cpu' and getattr(model, 'posterior', None) is not None
+                      and getattr(model, 'teacher_weights', 'unified') == 'unified'}
     for round_index in range(args.rounds + 2):
         for name, (model, wrapper) in runs.items():
-            seconds, teacher = timed_step(model, wrapper, data, device)
+            seconds, teacher = timed_step(model, wrapper, data, device, clock)
+            semantic = timers[name].take() if name in timers else 0.0
+            if name in teacher_timers:
+                teacher = teacher_timers[name].take()
             if round_index >= 2:  # warm-up rounds
                 times[name].append(seconds)
                 shares[name].append(teacher / seconds)
+                semantic_shares[name].append(semantic / seconds)
 
     threads = torch.get_num_threads()
     print(f'device={device} threads={threads} batch={args.batch} rounds={args.rounds} '
-          f'(interleaved)')
+          f'(interleaved) clock={args.clock}')
     base = statistics.median(times['perception']) if 'perception' in times else None
+    floor = (base + statistics.median(times['generation'])
+             if base and 'generation' in times else None)
     for name, values in times.items():
         median = statistics.median(values)
         q1, q3 = quartiles(values)
         ratio = f'x{median / base:5.2f} vs perception' if base else ''
+        if floor and name.startswith('stage2'):
+            ratio += f'  x{median / floor:5.2f} vs floor'
         print(f'{name:>17}: median {median * 1e3:8.1f} ms/step  IQR [{q1 * 1e3:7.1f}, '
-              f'{q3 * 1e3:7.1f}]  {ratio}  teacher {statistics.median(shares[name]):4.0%}')
+              f'{q3 * 1e3:7.1f}]  {ratio}  teacher {statistics.median(shares[name]):4.0%}'
+              f'  semantic passes {statistics.median(semantic_shares[name]):4.0%}')
+    if floor:
+        print(f'floor (perception + generation): {floor * 1e3:.1f} ms/step')
 
 
 if __name__ == '__main__':

@@ -1,9 +1,8 @@
 """tools/benchmark_suite.py on a two-job table: runs the jobs, writes the results table (markdown
-and JSON), skips current results, flags an injected regression beyond the tolerance, and writes
-metafiles that the model-index package validates."""
-import importlib.util
+and JSON), skips current results and re-runs a job whose code, config bases or installed versions
+changed, flags an injected regression beyond the tolerance, and writes metafiles that the
+model-index package validates."""
 import json
-import os
 import os.path as osp
 import sys
 
@@ -11,17 +10,9 @@ import modelindex  # the model-index package (requirements/tests.txt)
 import pytest
 import yaml
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_tool
 
 TINY = osp.join(REPO_ROOT, 'tests', 'data', 'configs')
-
-
-def load_suite():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_suite', osp.join(REPO_ROOT, 'tools', 'benchmark_suite.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def result_command(job, values):
@@ -56,7 +47,7 @@ def runs(tmp_path):
 
 def test_suite_table_skips_current_results_and_flags_a_regression(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    suite = load_suite()
+    suite = load_tool('tools/benchmark_suite.py')
     write_table('jobs.py')
     argv = ['--jobs', 'jobs.py', '--out-dir', 'suite', '--reference', 'ref.json']
 
@@ -97,7 +88,7 @@ def test_partial_runs_accumulate_one_table_with_each_jobs_wall_time(tmp_path, mo
     and a later run that finds them current reports what running them cost (each job's record),
     even after results.json lost a row."""
     monkeypatch.chdir(tmp_path)
-    suite = load_suite()
+    suite = load_tool('tools/benchmark_suite.py')
     write_table('jobs.py')
     argv = ['--jobs', 'jobs.py', '--out-dir', 'suite', '--reference', 'none']
     assert suite.main(argv + ['--only', 'cls_a']) == 0
@@ -119,7 +110,7 @@ def test_partial_runs_accumulate_one_table_with_each_jobs_wall_time(tmp_path, mo
 
 def test_metafiles_validate_with_model_index(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    suite = load_suite()
+    suite = load_tool('tools/benchmark_suite.py')
     write_table('jobs.py')
     assert suite.main(['--jobs', 'jobs.py', '--out-dir', 'suite', '--reference', 'none']) == 0
     index = modelindex.load('model-index.yml')
@@ -134,7 +125,8 @@ def test_metafiles_validate_with_model_index(tmp_path, monkeypatch):
     assert b.results[0].task == 'Image Classification'
     assert b.results[0].metrics == {'Top 1 Accuracy': 70.0, 'ECE': 0.05}
     metadata = b.metadata.data
-    assert metadata['Run Time (s)'] >= 0 and 'MMEngine' in metadata['Environment']
+    wall = json.load(open('suite/results.json'))['jobs']['cls_b']['wall_time_s']
+    assert metadata['Run Time (s)'] == round(wall, 1) and 'MMEngine' in metadata['Environment']
 
     # Running one job keeps the other family's file and the index whole.
     assert suite.main(['--jobs', 'jobs.py', '--out-dir', 'suite', '--reference', 'none',
@@ -148,7 +140,7 @@ def test_the_repositorys_model_index_validates_and_matches_the_job_table():
     and the stored reference."""
     index = modelindex.load(osp.join(REPO_ROOT, 'model-index.yml'))
     assert index.check(silent=True) == []
-    jobs = load_suite().load_jobs(osp.join(REPO_ROOT, 'benchmarks', 'suite_jobs.py'))
+    jobs = load_tool('tools/benchmark_suite.py').load_jobs(osp.join(REPO_ROOT, 'benchmarks', 'suite_jobs.py'))
     reference = json.load(open(osp.join(REPO_ROOT, 'benchmarks', 'suite_reference.json')))['jobs']
     models = {model.name: model for model in index.models}
     assert sorted(models) == sorted(jobs) == sorted(reference)
@@ -186,14 +178,14 @@ def test_suite_on_two_tiny_configs_trained_and_tested_by_the_tools(tmp_path, mon
             log=f'work_dirs/{name}/*/*.log', weights=f'work_dirs/{name}/epoch_1.pth')
     with open('jobs.py', 'w') as f:
         f.write(f'jobs = {jobs!r}\n')
-    suite = load_suite()
+    suite = load_tool('tools/benchmark_suite.py')
     argv = ['--jobs', 'jobs.py', '--out-dir', 'suite', '--reference', 'ref.json']
     assert suite.main(argv + ['--update-reference']) == 0, open('suite/logs/tiny_cls.log').read()
     results = json.load(open('suite/results.json'))['jobs']
     for name in jobs:
         top1 = results[name]['metrics']['accuracy/top1']
         test_json = json.load(open(suite.newest(f'work_dirs/{name}/test/*/*.json')))
-        assert top1 == test_json['accuracy/top1'] and 0 <= top1 <= 100
+        assert top1 == test_json['accuracy/top1']
     reference = json.load(open('ref.json'))
     reference['jobs']['tiny_genrep']['metrics']['accuracy/top1'] += 10
     json.dump(reference, open('ref.json', 'w'))
@@ -215,7 +207,7 @@ def test_jobs_of_one_command_run_it_once_and_a_failed_record_is_not_their_cost(t
     record (a runner stopped on the way, whose job a later run finished) is not reported as what
     a current job cost."""
     monkeypatch.chdir(tmp_path)
-    suite = load_suite()
+    suite = load_tool('tools/benchmark_suite.py')
     both = (result_command('cls_a', {'accuracy/top1': 80.0}) + ' && ' +
             result_command('cls_b', {'accuracy/top1': 70.0, 'calibration/ece': 0.05}))
     write_table('jobs.py')
@@ -235,11 +227,65 @@ def test_jobs_of_one_command_run_it_once_and_a_failed_record_is_not_their_cost(t
     assert results['cls_a']['status'] == 'current (not re-run)'  # the third run: nothing ran
     assert runs(tmp_path) == ['cls_a', 'cls_b'] * 2  # once in each of the first two runs
 
-    # cls_a's record from a stopped runner, and a results.json row that copies it.
+    # cls_a's record from a stopped runner, and a results.json row that copies it: the result is
+    # not one the suite is sure it made, so the command runs again and its cost is the new run's.
     suite.write_record('suite', 'cls_a', 0.3, 'FAILED (exit -9, see logs/cls_a.log)')
     results['cls_a'].update(wall_time_s=0.3, status='FAILED (exit -9)')
     json.dump(dict(jobs=results), open('suite/results.json', 'w'))
     assert suite.main(argv) == 0
     results = json.load(open('suite/results.json'))['jobs']
-    assert results['cls_a']['wall_time_s'] is None
-    assert results['cls_a']['status'] == 'current (not re-run)'
+    assert results['cls_a']['status'] == 'ran' and results['cls_a']['wall_time_s'] != 0.3
+    assert runs(tmp_path) == ['cls_a', 'cls_b'] * 3
+
+
+def test_a_change_of_code_config_base_or_versions_reruns_the_job(tmp_path, monkeypatch, capsys):
+    """The currency key: a change to the code the jobs run (a file of ``CODE_DIRS``), to a config's
+    ``_base_`` file or to an installed version re-runs the job and says why; an unchanged tree
+    re-runs nothing; a result file rewritten outside the suite is not current."""
+    monkeypatch.chdir(tmp_path)
+    suite = load_tool('tools/benchmark_suite.py')
+    code = tmp_path / 'pkg'
+    code.mkdir()
+    (code / 'model.py').write_text('SCALE = 1.0\n')
+    monkeypatch.setattr(suite, 'CODE_DIRS', [str(code)])
+    (tmp_path / 'base.py').write_text('lr = 0.1\n')
+    (tmp_path / 'job.py').write_text("_base_ = ['base.py']\nmodel = dict(type='M')\n")
+    jobs = dict(job=dict(family='f', task='Image Classification', dataset='d',
+                         config=str(tmp_path / 'job.py'),
+                         commands=[result_command('job', {'accuracy/top1': 80.0})],
+                         results='work_dirs/job/test/*/*.json',
+                         metrics={'accuracy/top1': 'Top 1 Accuracy'}))
+    with open('jobs.py', 'w') as f:
+        f.write(f'jobs = {jobs!r}\n')
+    argv = ['--jobs', 'jobs.py', '--out-dir', 'suite', '--reference', 'none']
+
+    def run_suite():
+        capsys.readouterr()
+        assert suite.main(argv) == 0
+        return json.load(open('suite/results.json'))['jobs']['job']['status'], \
+            capsys.readouterr().out
+
+    assert run_suite()[0] == 'ran' and runs(tmp_path) == ['job']
+    assert run_suite()[0] == 'current (not re-run)' and runs(tmp_path) == ['job']
+
+    (code / 'model.py').write_text('SCALE = 2.0\n')  # the injected code change
+    status, printed = run_suite()
+    assert status == 'ran' and runs(tmp_path) == ['job'] * 2
+    assert 'running (code)' in printed
+    assert run_suite()[0] == 'current (not re-run)' and runs(tmp_path) == ['job'] * 2
+
+    (tmp_path / 'base.py').write_text('lr = 0.2\n')
+    status, printed = run_suite()
+    assert status == 'ran' and 'running (config)' in printed and len(runs(tmp_path)) == 3
+
+    versions = suite.installed_versions()
+    monkeypatch.setattr(suite, 'installed_versions', lambda: dict(versions, torch='0.0.1'))
+    status, printed = run_suite()
+    assert status == 'ran' and f"running (torch {versions['torch']} -> 0.0.1)" in printed
+    assert len(runs(tmp_path)) == 4
+
+    result = suite.newest('work_dirs/job/test/*/*.json')
+    json.dump({'accuracy/top1': 99.0}, open(result, 'w'))  # written by hand, not by the suite
+    status, printed = run_suite()
+    assert status == 'ran' and 'not the one the suite made' in printed
+    assert len(runs(tmp_path)) == 5

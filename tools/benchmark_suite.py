@@ -5,11 +5,16 @@
         [--out-dir work_dirs/suite] [--metafile-root .] [--update-reference]
 
 For each job of the table (``--jobs``: a config file holding ``jobs = dict(name=dict(...))``, see
-benchmarks/suite_jobs.py) in order: skip it when its result JSON is newer than its config and the
-config's ``_base_`` files (unless ``--force``), else run its make target or commands (output to
-``<out-dir>/logs/<job>.log``), timing it; read its metrics from the result JSON; compare them with
+benchmarks/suite_jobs.py) in order: skip it when its result is current (unless ``--force``), else
+run its make target or commands (output to ``<out-dir>/logs/<job>.log``), timing it; read its metrics from the result JSON; compare them with
 the stored figures (``--reference``, the ``jobs`` of an earlier results.json) and flag a drop
 beyond ``--tolerance`` percent of the stored value (a rise, for metrics where lower is better).
+
+A job's ``pictures`` (``{name: glob}``) are copied, after it ran, to ``<pictures-dir>/<name>.png``
+(default docs/_static/results, the pictures the README and the docs show): from the newest run
+the glob matches, its first file in sorted order, scaled down until the PNG is under
+``PICTURE_BYTES``; a picture narrower than ``PICTURE_MIN_SIDE`` (a 28-pixel sample) is enlarged
+with nearest-neighbour pixels so that it can be read.
 
 Writes ``<out-dir>/results.md`` and ``results.json`` (metrics, wall time, change, status per job;
 runs of part of the table, ``--only``, accumulate: the rows of jobs not in this run are kept),
@@ -17,18 +22,27 @@ an OpenMMLab ``metafile.yaml`` per config family (``configs/genrep/metafiles/<fa
 ``model-index.yml`` importing them, under ``--metafile-root``: each model names its config, task,
 dataset, metrics, run time, log, weights and the environment (mmengine's ``collect_env``). Exits 1
 when a job failed or regressed.
+
+Current: the suite made the result file as it is now (its record, ``<out-dir>/logs/<job>.json``,
+holds the file's digest) under the same currency key: the config and its ``_base_`` chain, the
+code (``CODE_DIRS``: the genrep package and the tools, this file excepted) and the installed
+versions of the stack (``STACK``). A change to any of them re-runs the job, and the log says which
+part changed; a result written by hand, outside the suite, is not current.
 """
 import argparse
 import glob
+import hashlib
 import json
 import os
 import os.path as osp
 import subprocess
 import sys
 import time
+from importlib.metadata import PackageNotFoundError, version
 from typing import Dict, List, Optional
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
 
 import genrep  # noqa: F401  (applies genrep.compat before any OpenMMLab import)
 import yaml
@@ -36,6 +50,16 @@ from mmengine.config import Config
 
 PAPER = 'Reconciling Visual Perception and Generation in Diffusion Models'
 METAFILE_DIR = osp.join('configs', 'genrep', 'metafiles')
+# What determines a result besides its config: the code a job runs and the installed stack.
+CODE_DIRS = [osp.join(REPO_ROOT, 'genrep'), osp.join(REPO_ROOT, 'tools')]
+PICTURE_BYTES = 200_000  # each committed picture stays under this size
+PICTURE_MAX_SIDE = 1024
+PICTURE_MIN_SIDE = 256
+# The README's picture: these jobs' pictures side by side, at one height (those that exist).
+OVERVIEW = ('main_samples', 'seg_overlay', 'ovdet_boxes', 'depth_map')
+OVERVIEW_HEIGHT = 256
+STACK = ('torch', 'torchvision', 'numpy', 'mmengine', 'mmcv', 'mmpretrain', 'mmsegmentation',
+         'mmdet', 'diffusers', 'transformers')
 
 
 def parse_args(argv=None):
@@ -51,6 +75,8 @@ def parse_args(argv=None):
     parser.add_argument('--out-dir', default='work_dirs/suite')
     parser.add_argument('--metafile-root', default='.',
                         help='where configs/genrep/metafiles/ and model-index.yml are written')
+    parser.add_argument('--pictures-dir', default=osp.join('docs', '_static', 'results'),
+                        help="where the jobs' pictures are written (their `pictures` entries)")
     parser.add_argument('--update-reference', action='store_true',
                         help='store this run\'s figures as the reference afterwards')
     return parser.parse_args(argv)
@@ -70,6 +96,10 @@ def load_jobs(path: str, only: Optional[List[str]] = None) -> Dict[str, dict]:
             missing.append('make or commands (one of them)')
         if missing:
             raise ValueError(f'{path}: jobs.{name} lacks {", ".join(missing)}')
+        pictures = job.get('pictures', {})
+        if not isinstance(pictures, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in pictures.items()):
+            raise ValueError(f'{path}: jobs.{name}.pictures must map names to globs')
     if only:
         unknown = sorted(set(only) - set(jobs))
         if unknown:
@@ -98,12 +128,80 @@ def newest(pattern: Optional[str]) -> Optional[str]:
     return max(matches, key=osp.getmtime) if matches else None
 
 
-def is_current(job: dict) -> bool:
-    """The result exists and is newer than the config and its bases."""
-    result = newest(job['results'])
+def file_digest(paths: List[str], root: Optional[str] = None) -> str:
+    """sha256 over the files' names (relative to ``root``) and contents, in sorted order."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(osp.relpath(path, root or '/').encode() + b'\0')
+        with open(path, 'rb') as f:
+            digest.update(f.read())
+    return digest.hexdigest()
+
+
+def code_digest(dirs: Optional[List[str]] = None) -> str:
+    """The digest of the code files under ``dirs`` (default ``CODE_DIRS``), compiled caches and
+    this suite itself excepted (changing how results are tabled re-runs nothing)."""
+    this = osp.abspath(__file__)
+    paths = []
+    for top in dirs or CODE_DIRS:
+        for folder, subdirs, files in os.walk(top):
+            subdirs[:] = [d for d in subdirs if d != '__pycache__']
+            paths += [osp.join(folder, f) for f in files
+                      if not f.endswith('.pyc') and osp.abspath(osp.join(folder, f)) != this]
+    return file_digest(paths, REPO_ROOT)
+
+
+def installed_versions() -> Dict[str, str]:
+    """Python's and the installed ``STACK`` packages' versions ('absent' where not installed)."""
+    versions = {'python': sys.version.split()[0]}
+    for name in STACK:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = 'absent'
+    return versions
+
+
+def currency_key(job: dict) -> Dict[str, object]:
+    """What a result depends on besides its data: the config with its ``_base_`` chain, the code
+    and the installed versions. A missing config is an error naming the job's ``config``."""
     sources = config_sources(job['config'])
-    return result is not None and bool(sources) and osp.getmtime(result) >= max(
-        osp.getmtime(s) for s in sources)
+    if not sources:
+        raise FileNotFoundError(f"config {job['config']!r} of the job table does not exist")
+    return dict(config=file_digest(sources), code=code_digest(), versions=installed_versions())
+
+
+def key_changes(old: dict, new: dict) -> List[str]:
+    """What differs between two currency keys, in words (empty: the same key)."""
+    if not old:
+        return ['no record of a suite run that made it']
+    changed = [part for part in ('config', 'code') if old.get(part) != new[part]]
+    before = old.get('versions') or {}
+    changed += [f'{name} {before.get(name)} -> {value}'
+                for name, value in new['versions'].items() if before.get(name) != value]
+    return changed
+
+
+def result_digest(job: dict) -> Optional[str]:
+    """The digest of the job's newest result file, ``None`` where there is none."""
+    result = newest(job['results'])
+    return file_digest([result]) if result else None
+
+
+def stale_reasons(job: dict, record: dict, key: dict) -> List[str]:
+    """Why the job's result is not current (empty: it is): no result, a result the suite did not
+    make as it is (a failed run, a file changed since), or a changed currency key."""
+    result = result_digest(job)
+    if result is None:
+        return ['no result file']
+    record = successful(record)
+    if record.get('result') != result:
+        return ['the result file is not the one the suite made']
+    return key_changes(record.get('key') or {}, key)
+
+
+def is_current(job: dict, record: dict, key: dict) -> bool:
+    return not stale_reasons(job, record, key)
 
 
 def job_commands(job: dict) -> List[str]:
@@ -121,6 +219,81 @@ def run_job(job: dict, log_path: str) -> int:
             if code:
                 return code
     return 0
+
+
+def picture_source(pattern: str) -> Optional[str]:
+    """The file a job's picture is taken from: of the files ``pattern`` matches, those in the
+    folder of the newest one (the latest run), the first in sorted order; ``None`` if none."""
+    latest = newest(pattern)
+    if latest is None:
+        return None
+    folder = osp.dirname(latest)
+    return sorted(p for p in glob.glob(pattern) if osp.dirname(p) == folder)[0]
+
+
+def save_picture(source, dest: str, max_bytes: int = PICTURE_BYTES) -> tuple:
+    """Writes ``source`` (a file, or a PIL image) as the PNG ``dest``: enlarged (nearest neighbour) to at least
+    ``PICTURE_MIN_SIDE`` pixels on its longer side, at most ``PICTURE_MAX_SIDE``, then scaled down
+    by steps until the file is under ``max_bytes``. Returns the written size (width, height)."""
+    from PIL import Image
+    image = Image.open(source) if isinstance(source, str) else source
+    image = image.convert('RGBA' if 'A' in image.getbands() else 'RGB')
+    side = max(image.size)
+    if side < PICTURE_MIN_SIDE:
+        factor = -(-PICTURE_MIN_SIDE // side)  # a whole factor keeps the pixels square
+        image = image.resize((image.width * factor, image.height * factor), Image.NEAREST)
+    elif side > PICTURE_MAX_SIDE:
+        scale = PICTURE_MAX_SIDE / side
+        image = image.resize((round(image.width * scale), round(image.height * scale)),
+                             Image.LANCZOS)
+    os.makedirs(osp.dirname(osp.abspath(dest)), exist_ok=True)
+    while True:
+        image.save(dest, optimize=True)
+        if osp.getsize(dest) < max_bytes or max(image.size) <= 64:
+            return image.size
+        image = image.resize((round(image.width * 0.8), round(image.height * 0.8)),
+                             Image.LANCZOS)
+
+
+def save_pictures(job: dict, pictures_dir: str) -> List[str]:
+    """The job's ``pictures`` written under ``pictures_dir``; returns what was written and,
+    for a picture whose glob matches nothing, a line saying so."""
+    lines = []
+    for name, pattern in (job.get('pictures') or {}).items():
+        source = picture_source(pattern)
+        if source is None:
+            lines.append(f'picture {name}: nothing matches {pattern}')
+            continue
+        dest = osp.join(pictures_dir, f'{name}.png')
+        width, height = save_picture(source, dest)
+        lines.append(f'picture {name}: {source} -> {dest} ({width}x{height}, '
+                     f'{osp.getsize(dest) / 1000:.0f} kB)')
+    return lines
+
+
+def compose_overview(pictures_dir: str, names=OVERVIEW, height: int = OVERVIEW_HEIGHT
+                     ) -> Optional[str]:
+    """``<pictures_dir>/overview.png``: the pictures ``names`` that exist there, each scaled to
+    ``height`` pixels, left to right 8 px apart on white; returns its path (``None``: none)."""
+    from PIL import Image
+    parts = []
+    for name in names:
+        path = osp.join(pictures_dir, f'{name}.png')
+        if osp.isfile(path):
+            image = Image.open(path).convert('RGB')
+            width = max(1, round(image.width * height / image.height))
+            parts.append(image.resize((width, height), Image.LANCZOS))
+    if not parts:
+        return None
+    canvas = Image.new('RGB', (sum(p.width for p in parts) + 8 * (len(parts) - 1), height),
+                       'white')
+    left = 0
+    for part in parts:
+        canvas.paste(part, (left, 0))
+        left += part.width + 8
+    dest = osp.join(pictures_dir, 'overview.png')
+    save_picture(canvas, dest)
+    return dest
 
 
 def record_path(out_dir: str, name: str) -> str:
@@ -142,12 +315,13 @@ def successful(entry: dict) -> dict:
     return {} if entry.get('status', '').startswith('FAILED') else entry
 
 
-def write_record(out_dir: str, name: str, wall: Optional[float], status: str) -> None:
+def write_record(out_dir: str, name: str, wall: Optional[float], status: str,
+                 key: Optional[dict] = None, result: Optional[str] = None) -> None:
     """The run's wall time and status, so that a later run that finds the job current still
-    reports what running it cost."""
+    reports what running it cost, with the currency key it ran under and its result's digest."""
     os.makedirs(osp.join(out_dir, 'logs'), exist_ok=True)
     with open(record_path(out_dir, name), 'w') as f:
-        json.dump(dict(job=name, wall_time_s=wall, status=status,
+        json.dump(dict(job=name, wall_time_s=wall, status=status, key=key, result=result,
                        finished=time.strftime('%Y-%m-%d %H:%M:%S')), f, indent=1)
 
 
@@ -325,33 +499,42 @@ def main(argv=None) -> int:
         commands = tuple(job_commands(job))
         owner = first_of[commands]
         made_by = f"current (made by {owner}'s command)"
+        key = currency_key(job)
+        record = read_record(args.out_dir, name)
+        stale = stale_reasons(job, record, key)
         if commands in ran:
             status = made_by
-            write_record(args.out_dir, name, None, status)
+            write_record(args.out_dir, name, None, status, key, result_digest(job))
             print(f'{prefix}: result current, made by {owner}\'s command', flush=True)
-        elif not args.force and is_current(job):
+        elif not args.force and not stale:
             status = 'current (not re-run)'
             if owner != name:  # its wall time is the earlier job's, whose command made it
                 status = made_by
             else:
                 # What the run that wrote the result cost: its record, else the last results.json.
-                wall = successful(read_record(args.out_dir, name)).get('wall_time_s')
+                wall = successful(record).get('wall_time_s')
                 if wall is None:
                     row = successful(previous.get(name, {}))
                     wall = row.get('wall_time_s')
                     if wall is not None:
-                        write_record(args.out_dir, name, wall, row.get('status', 'ran'))
+                        write_record(args.out_dir, name, wall, row.get('status', 'ran'), key,
+                                     record.get('result'))
             print(f'{prefix}: result current, skipped ({newest(job["results"])})', flush=True)
         else:
-            print(f'{prefix}: running {" && ".join(job_commands(job))} ...', flush=True)
+            reason = 'forced' if args.force else '; '.join(stale)
+            print(f'{prefix}: running ({reason}) {" && ".join(job_commands(job))} ...',
+                  flush=True)
             began = time.perf_counter()
             code = run_job(job, osp.join(args.out_dir, 'logs', f'{name}.log'))
             wall = time.perf_counter() - began
             status = 'ran' if code == 0 else f'FAILED (exit {code}, see logs/{name}.log)'
             ran.add(commands)
-            write_record(args.out_dir, name, wall, status)
+            write_record(args.out_dir, name, wall, status, key, result_digest(job))
             print(f'{prefix}: {status} in {wall / 60:.1f} min '
                   f'(suite {(time.perf_counter() - start) / 60:.1f} min)', flush=True)
+        if not status.startswith('FAILED'):
+            for line in save_pictures(job, args.pictures_dir):
+                print(f'{prefix}: {line}', flush=True)
         metrics = read_metrics(job)
         changes = regressions(job, metrics, stored.get(name, {}).get('metrics', {}),
                               args.tolerance)
@@ -365,6 +548,9 @@ def main(argv=None) -> int:
         print(f'{prefix}: {shown or "no metrics"}', flush=True)
 
     write_table(accumulated_rows(rows, table, args.out_dir), table, args.tolerance, args.out_dir)
+    overview = compose_overview(args.pictures_dir)
+    if overview:
+        print(f'overview picture: {overview}', flush=True)
     written = write_metafiles(rows, table, args.metafile_root)
     if args.update_reference:
         os.makedirs(osp.dirname(osp.abspath(args.reference)), exist_ok=True)

@@ -3,7 +3,7 @@
 # iterations, close to the 469 of the main job's one epoch), from the same stage-0 checkpoint. The
 # regime where cross-entropy leaves the head overconfident, i.e. where distilling a less confident
 # teacher could help calibration; the README reports it with and without the distillation
-# (`--cfg-options model.posterior=None`), three seeds. Validated once, after the last epoch.
+# (fmnist_genrep_stage1_5k_nodistil.py), three seeds. Validated once, after the last epoch.
 _base_ = ['./fmnist_genrep_stage1.py']
 
 num_labelled = 5000

@@ -1,0 +1,130 @@
+"""The generative pretraining of the main job's denoiser (`make pretrain`): its EMA, its resume,
+its export to a diffusers folder and the files the repository ships from it."""
+import hashlib
+import os.path as osp
+
+import pytest
+import torch
+from conftest import REPO_ROOT, load_tool
+
+from genrep.apis import init_model
+from genrep.utils.files import file_sha256
+
+TINY = osp.join(REPO_ROOT, 'tests/data/configs/fmnist_genrep_tiny_pretrain.py')
+PRETRAIN = osp.join(REPO_ROOT, 'configs/genrep/fmnist_genrep_pretrain.py')
+SUMS = osp.join(REPO_ROOT, 'checkpoints/SHA256SUMS')
+DENOISER_PREFIX = 'perception.backbone.denoiser.model.'
+TOOL = 'tools/model_converters/export_denoiser.py'
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    """A checkpoint of the tiny pretraining model as mmengine writes one."""
+    torch.manual_seed(0)
+    model = init_model(TINY)
+    path = tmp_path_factory.mktemp('ckpt') / 'epoch_1.pth'
+    torch.save(dict(meta=dict(epoch=1, iter=2), state_dict=model.state_dict()), path)
+    return path
+
+
+def test_export_round_trip_into_the_main_jobs_model(checkpoint, tmp_path):
+    """The exported folder holds the checkpoint's denoiser weights exactly, and a config that
+    names it as its pretrained denoiser (what the main job does) builds with those weights."""
+    tool = load_tool(TOOL)
+    weights_file = tool.export_denoiser(TINY, str(checkpoint), str(tmp_path / 'denoiser'))
+    expected = {key[len(DENOISER_PREFIX):]: value for key, value in
+                torch.load(checkpoint, weights_only=True)['state_dict'].items()
+                if key.startswith(DENOISER_PREFIX)}
+    torch.manual_seed(1)  # other initial weights everywhere else
+    model = init_model(TINY, cfg_options={'model.perception.backbone.denoiser': dict(
+        _delete_=True, type='UNet2DDenoiser', pretrained=str(tmp_path / 'denoiser'))})
+    built = model.perception.backbone.denoiser.model.state_dict()
+    assert built.keys() == expected.keys()
+    for key, value in expected.items():
+        assert torch.equal(built[key], value), key
+    with open(weights_file, 'rb') as f:
+        assert file_sha256(weights_file) == hashlib.sha256(f.read()).hexdigest()
+
+
+def test_export_refuses_non_finite_weights(checkpoint, tmp_path):
+    state = torch.load(checkpoint, weights_only=True)
+    key = DENOISER_PREFIX + 'conv_in.weight'
+    state['state_dict'][key][0, 0, 0, 0] = float('nan')
+    bad = tmp_path / 'nan.pth'
+    torch.save(state, bad)
+    with pytest.raises(ValueError, match='conv_in.weight holds NaN'):
+        load_tool(TOOL).export_denoiser(TINY, str(bad), str(tmp_path / 'out'))
+    assert not (tmp_path / 'out').exists()
+
+
+def test_pretraining_config_keeps_a_weight_ema():
+    """The shipped schedule: EMA of the weights after the warm-up, label dropout for guidance, a
+    cosine decay over every epoch."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(PRETRAIN)
+    ema = [hook for hook in cfg.custom_hooks if hook['type'] == 'EMAHook']
+    assert len(ema) == 1 and ema[0]['begin_iter'] == cfg.param_scheduler[0]['end']
+    assert cfg.model.stage == 0 and cfg.model.label_dropout == 0.1
+    assert cfg.param_scheduler[1]['end'] == cfg.train_cfg.max_epochs
+
+
+@pytest.mark.slow
+def test_pretraining_resumes_exactly_with_its_ema(tmp_path):
+    """A pretraining run resumed inside its second epoch from a checkpoint outside its work dir
+    (what `make pretrain-continue` does with the committed progress file) ends at the
+    uninterrupted run's weights and EMA weights."""
+    import shutil
+
+    from data_fixtures import write_fashion_mnist
+    from test_reliability.tiny_runs import (EPOCHS, ITERS_PER_EPOCH, TOTAL, checkpoint_after,
+                                            max_abs_diff, train)
+    data = write_fashion_mnist(tmp_path / 'data', num_train=16, num_test=8)
+    train(TINY, data, tmp_path / 'whole')
+    final = f'epoch_{EPOCHS}.pth'
+    reference = torch.load(tmp_path / 'whole' / final, weights_only=True)
+    progress = tmp_path / 'progress.pth'
+    # The first iteration of the second epoch.
+    shutil.copy(checkpoint_after(str(tmp_path / 'whole'), ITERS_PER_EPOCH + 1), progress)
+    train(TINY, data, tmp_path / 'resumed', resume_from=str(progress))
+    resumed = torch.load(tmp_path / 'resumed' / final, weights_only=True)
+    assert resumed['meta']['iter'] == TOTAL
+    # state_dict holds the EMA weights (EMAHook swaps them in), ema_state_dict the raw ones.
+    assert max_abs_diff(resumed['state_dict'], reference['state_dict']) <= 1e-6
+    assert max_abs_diff(resumed['ema_state_dict'], reference['ema_state_dict']) <= 1e-6
+    assert not torch.equal(reference['state_dict'][DENOISER_PREFIX + 'conv_in.weight'],
+                           reference['ema_state_dict']['module.' + DENOISER_PREFIX +
+                                                       'conv_in.weight'])
+
+
+def shipped_files():
+    """(sha256, path) of each line of checkpoints/SHA256SUMS (`sha256sum` format)."""
+    if not osp.isfile(SUMS):
+        return []
+    with open(SUMS) as f:
+        return [tuple(line.split(maxsplit=1)) for line in f if line.strip()]
+
+
+@pytest.mark.parametrize('digest,name', shipped_files())
+def test_shipped_files_match_their_sha256(digest, name):
+    path = osp.join(REPO_ROOT, 'checkpoints', name.strip().lstrip('*'))
+    assert osp.isfile(path), f'{path} is listed in checkpoints/SHA256SUMS but absent'
+    with open(path, 'rb') as f:
+        assert hashlib.sha256(f.read()).hexdigest() == digest, path
+
+
+def test_progress_checkpoint_resumes_the_pretraining_config():
+    """The committed progress checkpoint (while the pretraining is unfinished) is a readable
+    mmengine checkpoint of this config's model, mid-schedule, with its optimizer and EMA state."""
+    path = osp.join(REPO_ROOT, 'checkpoints/fmnist_genrep_pretrain_progress.pth')
+    if not osp.isfile(path):
+        pytest.skip('the pretraining is finished: no progress checkpoint is shipped')
+    from mmengine.config import Config
+
+    from genrep.engine import verify_checkpoint
+    verify_checkpoint(path)
+    checkpoint = torch.load(path, map_location='cpu', weights_only=False)
+    cfg = Config.fromfile(PRETRAIN)
+    assert {'optimizer', 'ema_state_dict', 'param_schedulers'} <= checkpoint.keys()
+    assert 0 < checkpoint['meta']['iter'] < cfg.train_cfg.max_epochs * 469
+    model = init_model(PRETRAIN)
+    model.load_state_dict(checkpoint['state_dict'], strict=True)

@@ -15,7 +15,7 @@ genrep_chain = $(PYTHON) tools/train.py $(1)0.py --work-dir work_dirs/$(2)0 --re
 			--work-dir $$dir/test || exit 1; \
 	done
 
-.PHONY: install main perception few-labels ood scenes scenes-data seg seg-genrep ovseg ovdet depth depth-genrep suite test test-slow
+.PHONY: install main pretrain pretrain-continue perception few-labels ood scenes scenes-data seg seg-genrep ovseg ovdet depth depth-genrep suite test test-slow paper-smoke
 
 install:
 	PYTHON=$(PYTHON) bash tools/install.sh
@@ -35,6 +35,24 @@ main: install
 	$(PYTHON) tools/test.py $(GENREP)2.py work_dirs/fmnist_genrep_stage2/epoch_1.pth \
 		--work-dir work_dirs/fmnist_genrep_stage2/test
 
+# Generative pretraining of the main job's denoiser (configs/genrep/fmnist_genrep_pretrain.py: 16
+# epochs, weight EMA, cosine schedule, label dropout), exported (EMA weights) as the diffusers
+# folder checkpoints/fmnist_denoiser, the main job's starting point (docs/pretraining.md).
+# `make pretrain` resumes its own work dir or starts from scratch; `make pretrain-continue` starts
+# a fresh machine from the committed progress checkpoint while the shipped pretraining is unfinished.
+PRETRAIN = configs/genrep/fmnist_genrep_pretrain.py
+PRETRAIN_DIR = work_dirs/fmnist_genrep_pretrain
+PRETRAIN_PROGRESS = checkpoints/fmnist_genrep_pretrain_progress.pth
+pretrain: install
+	$(PYTHON) tools/train.py $(PRETRAIN) --work-dir $(PRETRAIN_DIR) --resume
+	$(PYTHON) tools/model_converters/export_denoiser.py $(PRETRAIN) \
+		$(call last_ckpt,$(PRETRAIN_DIR)) checkpoints/fmnist_denoiser
+pretrain-continue: install
+	$(PYTHON) tools/train.py $(PRETRAIN) --work-dir $(PRETRAIN_DIR) --resume \
+		$$([ -f $(PRETRAIN_DIR)/last_checkpoint ] || echo $(PRETRAIN_PROGRESS))
+	$(PYTHON) tools/model_converters/export_denoiser.py $(PRETRAIN) \
+		$(call last_ckpt,$(PRETRAIN_DIR)) checkpoints/fmnist_denoiser
+
 # The perception-only baseline: the same UNet backbone, cross-entropy alone, two epochs.
 PERCEPTION = configs/genrep/fmnist_unet_cls.py
 perception: install
@@ -52,8 +70,8 @@ few-labels: install
 	$(PYTHON) tools/train.py $(FEW).py --work-dir work_dirs/fmnist_genrep_stage1_5k --resume
 	$(PYTHON) tools/train.py $(FEW)_frozen_teacher.py \
 		--work-dir work_dirs/fmnist_genrep_stage1_5k_frozen_teacher --resume
-	$(PYTHON) tools/train.py $(FEW).py --work-dir work_dirs/fmnist_genrep_stage1_5k_nodistil --resume \
-		--cfg-options model.posterior=None
+	$(PYTHON) tools/train.py $(FEW)_nodistil.py \
+		--work-dir work_dirs/fmnist_genrep_stage1_5k_nodistil --resume
 
 # The out-of-distribution check of the ObjectNet protocol on embedded data: `make perception`'s
 # model and recipe with the class-name text-embedding head (MiniLM), tested on the Fashion-MNIST
@@ -125,12 +143,21 @@ $(SCENES_DONE): tools/dataset_converters/make_scenes.py
 	touch $@
 scenes-data: install $(SCENES_DONE)
 
-# The benchmark suite: every embedded job of benchmarks/suite_jobs.py (a job whose test result is
-# newer than its config is kept; FORCE=1 re-runs it), one results table
+# The benchmark suite: every embedded job of benchmarks/suite_jobs.py (a job whose result the suite
+# made under the same config, _base_ files, genrep code and installed versions is kept; FORCE=1
+# re-runs it), one results table
 # (work_dirs/suite/results.md and .json, change against benchmarks/suite_reference.json, a drop of
 # more than 2% flagged, exit 1), configs/genrep/metafiles/*/metafile.yaml and model-index.yml.
 suite: install scenes-data
 	$(PYTHON) tools/benchmark_suite.py $(if $(FORCE),--force)
+
+# Every paper config at its real size on this CPU (benchmarks/paper_smoke.py): random-weight
+# checkpoints of the upstream shapes written once to work_dirs/random_checkpoints (about 13 GB),
+# then one training and one test iteration at batch 1 a config, one process at a time under a
+# memory watchdog; the table in work_dirs/paper_smoke/results.md (hours on 2 cores; ONLY=... runs
+# some configs). The cost card: python benchmarks/paper_cost.py (docs/paper_cost.md).
+paper-smoke: install
+	$(PYTHON) benchmarks/paper_smoke.py $(if $(ONLY),--only $(ONLY))
 
 test: install
 	$(PYTHON) -m pytest

@@ -4,9 +4,12 @@ detection) comes from the config, the inferencer from its toolkit (genrep.apis.b
     python demo/image_demo.py IMAGE_OR_FOLDER CONFIG CHECKPOINT [--out-dir outputs]
         [--texts "cat, tree"] [--device cpu] [--batch-size 1] [--pred-score-thr 0.3]
 
-Writes the drawn predictions (the top class on the image, masks overlaid, a coloured depth map,
-boxes with their names) under ``<out-dir>/vis`` and prints one line per image. ``--texts`` gives
-an open-vocabulary model the class names to find.
+Takes images of any size and mode (RGB, RGBA, palette, grayscale): the inferencer brings each to
+what the model reads, as the config's data states, and logs how once. Writes the drawn
+predictions (the top class on the image, enlarged where it is small; masks overlaid, a coloured
+depth map, boxes with their names) under ``<out-dir>/vis`` (named after each file) and prints one line per
+image, ``<file name>: <prediction>``, in the order of the file names. ``--texts`` gives an
+open-vocabulary model the class names to find.
 """
 import argparse
 import os.path as osp
@@ -18,6 +21,7 @@ import genrep  # noqa: F401  (applies genrep.compat before any OpenMMLab import)
 import numpy as np
 
 from genrep.apis import build_inferencer, config_task
+from genrep.apis.inferencers import image_files
 
 
 def parse_args(argv=None):
@@ -53,18 +57,20 @@ def summary(task: str, prediction, classes, score_thr: float = 0.3) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.exists(args.inputs):
-        raise FileNotFoundError(f'inputs {args.inputs!r}: no such image or folder')
-    inferencer = build_inferencer(args.config, args.checkpoint, args.device, texts=args.texts)
+    paths = image_files(args.inputs)
+    # The lines printed below are the progress; a bar is drawn only on a terminal (elsewhere it
+    # ends without a line end and the first printed line would run on from it).
+    inferencer = build_inferencer(args.config, args.checkpoint, args.device, texts=args.texts,
+                                  show_progress=sys.stdout.isatty())
     task = config_task(inferencer.cfg if hasattr(inferencer, 'cfg') else inferencer.config)
     extra = dict(pred_score_thr=args.pred_score_thr) if task == 'detection' else {}
-    result = inferencer(args.inputs, out_dir=args.out_dir, batch_size=args.batch_size, **extra)
+    result = inferencer(paths, out_dir=args.out_dir, batch_size=args.batch_size, **extra)
     predictions = result['predictions'] if isinstance(result, dict) else result
     if not isinstance(predictions, list):
         predictions = [predictions]
     classes = inferencer.model.dataset_meta['classes']
-    for index, prediction in enumerate(predictions):
-        print(f'{index}: {summary(task, prediction, classes, args.pred_score_thr)}')
+    for path, prediction in zip(paths, predictions):
+        print(f'{osp.basename(path)}: {summary(task, prediction, classes, args.pred_score_thr)}')
     print(f'{task}: {len(predictions)} images -> {osp.join(args.out_dir, "vis")}')
 
 

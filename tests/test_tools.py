@@ -139,7 +139,8 @@ def test_genrep_stage1_then_stage2(repo_root, tmp_path):
     # line and the JSON file of the test (the file the ablation tool reads).
     from genrep.evaluation.metrics import FashionMNISTFeatureNet, save_feature_net
     net = tmp_path / 'net.pth'
-    save_feature_net(FashionMNISTFeatureNet(), str(net), 0.0)
+    feature_net = FashionMNISTFeatureNet().eval()
+    save_feature_net(feature_net, str(net), 0.0)
     tested = run_tool(repo_root, 'test.py', 'tests/data/configs/fmnist_genrep_tiny_stage2.py',
                       str(tmp_path / 's2' / 'epoch_1.pth'), '--work-dir', str(tmp_path / 't2'),
                       '--cfg-options', *data_options(data),
@@ -152,7 +153,19 @@ def test_genrep_stage1_then_stage2(repo_root, tmp_path):
     import json
     scores = json.loads(next((tmp_path / 't2').glob('*/*.json')).read_text())
     assert {'accuracy/top1', 'calibration/ece', 'generation/fid', 'generation/cas'} <= set(scores)
-    assert 0.0 <= scores['generation/cas'] <= 1.0
+    # CAS by hand: the feature net's top-1 on the samples the hook draws from the checkpoint
+    from genrep.apis import init_model
+    from genrep.engine import GenerationEvalHook
+    from genrep.evaluation.metrics import to_feature_net_input
+    from genrep.evaluation.metrics.generation import to_uint8_image
+    model = init_model(osp.join(repo_root, 'tests/data/configs/fmnist_genrep_tiny_stage2.py'),
+                       str(tmp_path / 's2' / 'epoch_1.pth'), 'cpu')
+    hook_cfg = {k: v for k, v in model.cfg.custom_hooks[1].items() if k != 'type'}
+    images, labels = GenerationEvalHook(**hook_cfg).generate(model.eval())
+    with torch.no_grad():
+        predicted = feature_net.logits(to_feature_net_input(
+            torch.stack([to_uint8_image(image) for image in images]))).argmax(1)
+    assert scores['generation/cas'] == pytest.approx((predicted == labels).float().mean().item())
     assert (tmp_path / 't2' / 'samples.png').is_file()
     # the reliability diagram went to the run's visualizer, under its work dir
     assert list((tmp_path / 't2').glob('*/vis_data/vis_image/reliability_diagram_*.png'))
@@ -215,19 +228,12 @@ def test_ablation_tool_switches_the_components(repo_root, tmp_path):
     assert any(k.startswith('semantic_noise.') for k in row5['state_dict'])
 
 
-def load_tool(repo_root, name):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(name, osp.join(repo_root, 'tools', name + '.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_teacher_temperature_fit_by_hand(repo_root):
     """Two classes, log-likelihood margin z for the labelled class on a fraction f of the images
     and -z on the rest: the NLL of softmax(ll / tau) is smallest where sigmoid(z / tau) = f, i.e.
     tau = z / logit(f)."""
-    tool = load_tool(repo_root, 'analysis_tools/teacher_calibration')
+    from conftest import load_tool
+    tool = load_tool('tools/analysis_tools/teacher_calibration.py')
     z, f, n = 0.8, 0.75, 400
     log_lik = torch.zeros(n, 2)
     labels = torch.zeros(n, dtype=torch.long)
@@ -252,9 +258,22 @@ def test_teacher_calibration_tool(repo_root, tmp_path):
                     '--cfg-options', *data_options(data))
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
-    assert result['images'] == 6 and 0.0 <= result['teacher_top1'] <= 100.0
+    assert result['images'] == 6
     nlls = {row['temperature']: row['nll'] for row in result['rows']}
     assert nlls[result['fitted_temperature']] == min(nlls.values())
+    # The same teacher estimates in this process (the tool's images and noise, seed 0): the
+    # teacher's top-1 and each row's NLL by hand.
+    from genrep.apis.teacher import split_image_indices, teacher_log_likelihoods
+    options = dict(option.split('=', 1) for option in data_options(data))
+    model = init_model(osp.join(repo_root, config), str(checkpoint), 'cpu', options)
+    dataset, indices = split_image_indices(model, 'train', 6, 0)
+    estimates = teacher_log_likelihoods(model, dataset, indices, 4, 0, verbose=False)
+    log_lik, labels = estimates['log_lik'], estimates['labels']
+    top1 = (log_lik.argmax(1) == labels).float().mean().item() * 100
+    assert result['teacher_top1'] == pytest.approx(top1)
+    for row in result['rows']:
+        expected = torch.nn.functional.cross_entropy(log_lik / row['temperature'], labels)
+        assert row['nll'] == pytest.approx(expected.item(), rel=1e-5), row
     assert 'NLL-fitted' in proc.stdout
 
 

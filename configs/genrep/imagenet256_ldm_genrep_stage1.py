@@ -1,36 +1,30 @@
 # GenRep stage 1 on ImageNet 256 around imagenet256_ldm.py's LDM-8: the linear head on the pooled
 # deepest decoder level with L_percept = cross-entropy + L_gen_distil (Eq. 4-5), the teacher's
-# reverse chain the DiT stage 1's (imagenet256_dit_genrep_stage1.py: T = 200 respaced steps, burn-in
-# 50, thinning 2, K = 4 candidates for 2 images a GPU, temperature 1/4 for the 4 x 32 x 32 latents,
-# the same size as DiT's) over the LDM's own schedule. Trainable (Algorithm 1, lines 8-11): the
-# UNet's attention layers (self- and cross-attention of its transformer blocks) and the head.
-_base_ = ['./imagenet256_ldm.py']
+# reverse chain the DiT stage 1's (imagenet256_dit_genrep_stage1.py's, with its budget, below;
+# temperature 1/4 for the 4 x 32 x 32 latents, the same size as DiT's) over the LDM's own
+# schedule. Trainable (Algorithm 1, lines 8-11): the UNet's attention layers (self- and
+# cross-attention of its transformer blocks) and the head.
+_base_ = ['./imagenet256_ldm.py', '../_base_/models/genrep_stages.py']
 
-model = dict(
-    stage=1,
-    posterior=dict(
-        type='ReverseChainPosterior',
-        schedule=dict(type='DiffusionSchedule', scheduler={{_base_.scheduler}},
-                      num_inference_steps=200),
-        burn_in=50,
-        thinning=2,
-        strength=1.0,
-        # The reading this temperature was set for. The estimator's default, combine='uniform'
-        # (measured closer to p(y|x): docs/decisions.md), works on another scale: fit its tau
-        # on the checkpoint with tools/analysis_tools/teacher_calibration.py, then switch.
-        components='forward',
-        combine='geometric',
-        antithetic=False,
-        temperature=0.25),
-    distill_loss=dict(type='GenerativeDistillationLoss', loss_weight=1.0),
-    num_candidates=4,
-    distill_images=2,
-    trainable=[r'^perception\.backbone\.denoiser\.model\..*\.attn[12]\.', r'^perception\.head\.'],
-)
+model = dict(_base_.genrep_stage1, num_candidates=3, distill_images=8,
+             # stable_diffusion_teacher.py's sd_teacher (its reading, temperature and budget)
+             # on this model's own schedule
+             posterior=dict(_base_.sd_teacher, schedule=dict(_base_.sd_teacher.schedule,
+                                                             scheduler=_base_.scheduler)),
+             trainable=[r'^perception\.backbone\.denoiser\.model\..*\.attn[12]\.',
+                        r'^perception\.head\.'])
 # The DiT stage 1's probing schedule (the paper gives none for ImageNet).
 max_iters = 100000
 train_dataloader = dict(batch_size=32)
-optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
+optim_wrapper = _base_.probe_optim_wrapper
 param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=max_iters)]
 train_cfg = dict(max_iters=max_iters, val_interval=10000)
 load_from = 'work_dirs/imagenet256_ldm/iter_400000.pth'
+# Perception probing: the generation hook without the weight EMA of stage 0 and 2 (the head would
+# be tested as its average over the last ~10k iterations).
+custom_hooks = [{{_base_.generation_eval}}]
+# Teacher budget (issue 23, docs/paper_cost.md): <= 10% of the stage's FLOPs, the paper's +10.1%
+# (Table 15): S = 2 denoiser calls a class (the last two kept steps of a 10-step chain, burn-in
+# 6, thinning 2: t about 200 and 0, one antithetic pair), K = 4 classes, 8 images of each
+# global batch (1 a GPU): 7.6% of the FLOPs. The paper's chain as written:
+# the --cfg-options of configs/_base_/models/stable_diffusion_teacher.py.

@@ -11,7 +11,8 @@
 # by default). The class table of the UNet starts from SD's text context of each of mmseg's 27
 # NYUv2 scene classes ('a photograph of a kitchen.'), what GenRep's scene-class teacher reads
 # (nyuv2_ldm_genrep_stage1.py); the perception pass uses the null class (the empty prompt).
-_base_ = ['mmseg::_base_/datasets/nyu.py', 'mmseg::_base_/default_runtime.py']
+_base_ = ['mmseg::_base_/datasets/nyu.py', 'mmseg::_base_/default_runtime.py',
+          '../_base_/models/stable_diffusion_backbone.py']
 custom_imports = dict(imports=['genrep'], allow_failed_imports=False)
 
 pretrained = 'checkpoints/stable-diffusion-v1-5'
@@ -19,7 +20,8 @@ data_root = 'data/nyu'
 num_classes = 27  # mmseg's NYUv2 scene classes (NYUDataset.METAINFO)
 min_depth, max_depth = 1e-3, 10.0
 # Training crops: the common 416 x 544 rounded up to multiples of 64 (the VAE's x8 times the
-# UNet's deepest x8); test on the whole 480 x 640 image padded to 512 x 640.
+# UNet's deepest x8); test on the whole 480 x 640 image padded to 512 x 640. mmseg's NYU configs
+# and VPD's depth model crop 480 x 480, not a multiple of 64 (VPD pads inside its model).
 crop_size = (448, 576)
 size_divisor = 64
 
@@ -36,18 +38,12 @@ model = dict(
     type='DepthEstimator',
     data_preprocessor=data_preprocessor,
     backbone=dict(
-        type='genrep.DiffusionBackbone',
-        timestep=0,
-        vae=dict(pretrained=pretrained, subfolder='vae'),
-        denoiser=dict(
-            type='UNet2DConditionDenoiser',
-            pretrained=pretrained,
-            subfolder='unet',
-            num_classes=num_classes),
+        _base_.sd_backbone,
+        denoiser=dict(_base_.sd_unet, num_classes=num_classes),
         class_prompts=dict(pretrained=pretrained, class_names='mmseg.NYUDataset')),
     decode_head=dict(
         type='genrep.BinsDepthHead',
-        in_channels=[320, 640, 1280, 1280],  # SD 1.x decoder levels, strides 8, 16, 32, 64
+        in_channels=_base_.sd_feature_channels,  # SD 1.x decoder levels, strides 8, 16, 32, 64
         channels=256,
         num_bins=64,  # BinsFormer's
         num_layers=6,
@@ -119,7 +115,8 @@ train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=40
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
+    preemption=dict(type='genrep.PreemptionHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=4000, max_keep_ckpts=1,
+    checkpoint=dict(type='genrep.CheckpointHook', by_epoch=False, interval=4000, max_keep_ckpts=1,
                     save_best='abs_rel', rule='less'),
     visualization=dict(type='SegVisualizationHook', draw=False))

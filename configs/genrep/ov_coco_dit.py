@@ -8,16 +8,10 @@
 _base_ = ['./ov_coco_ldm.py', '../_base_/models/dit_xl2_512_detector.py']
 
 # The local weights every build checks (validate_config) and the tests name: the DiT's, not SD's.
-pretrained = {{_base_.dit_pretrained}}
-model = dict(
-    data_preprocessor=dict(pad_size_divisor={{_base_.dit_image_size}}),
-    backbone=dict(
-        _delete_=True,
-        type='genrep.DiffusionBackbone',
-        timestep=0,
-        vae={{_base_.dit_vae}},
-        denoiser={{_base_.dit_denoiser}}),
-    neck=dict(in_channels={{_base_.dit_feature_channels}}))
+pretrained = _base_.dit_pretrained
+model = dict(data_preprocessor=dict(pad_size_divisor=_base_.dit_image_size),
+             backbone=dict(_base_.dit_backbone, _delete_=True),
+             neck=dict(in_channels=_base_.dit_feature_channels))
 
 train_dataloader = dict(dataset=dict(pipeline={{_base_.dit_train_pipeline}}))
 val_dataloader = dict(dataset=dict(pipeline={{_base_.dit_test_pipeline}}))

@@ -14,11 +14,14 @@
 # ov_coco_ldm_genrep_stage1.py.
 _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py', 'mmdet::_base_/datasets/coco_detection.py',
-    'mmdet::_base_/default_runtime.py', '../_base_/datasets/ov_coco_split.py'
+    'mmdet::_base_/default_runtime.py', '../_base_/datasets/ov_coco_split.py',
+    '../_base_/models/stable_diffusion_backbone.py'
 ]
 custom_imports = dict(imports=['genrep'], allow_failed_imports=False)
 
 pretrained = 'checkpoints/stable-diffusion-v1-5'
+# CLIP ViT-B/16's text encoder (the paper names none; BARON, which A.4 follows, uses ViT-B/32's:
+# point this at a B/32 folder to match it).
 clip_text_model = 'checkpoints/clip-vit-base-patch16'
 base_classes = {{_base_.ov_coco_base_classes}}
 novel_classes = {{_base_.ov_coco_novel_classes}}
@@ -34,21 +37,16 @@ model = dict(
         bgr_to_rgb=True,
         pad_size_divisor=size_divisor),
     backbone=dict(
+        _base_.sd_backbone,
         _delete_=True,
-        type='genrep.DiffusionBackbone',
-        timestep=0,
-        vae=dict(pretrained=pretrained, subfolder='vae'),
-        denoiser=dict(
-            type='UNet2DConditionDenoiser',
-            pretrained=pretrained,
-            subfolder='unet',
-            num_classes=48),  # the base classes (config checks compare with the dataset)
+        # the base classes (config checks compare with the dataset)
+        denoiser=dict(_base_.sd_unet, num_classes=48),
         # The class contexts that p(x|y) of the GenRep teacher and generation read start as SD's
         # own text context of 'a photograph of a <name>.' for the base names (the training
         # vocabulary); the null class of the perception pass is the empty prompt.
         class_prompts=dict(pretrained=pretrained, class_names=base_classes)),
     # SD 1.x block_out_channels in increasing stride order; one extra level by max pooling.
-    neck=dict(in_channels=[320, 640, 1280, 1280], out_channels=256, num_outs=5),
+    neck=dict(in_channels=_base_.sd_feature_channels, out_channels=256, num_outs=5),
     rpn_head=dict(anchor_generator=dict(scales=[4], strides=[8, 16, 32, 64, 128])),
     roi_head=dict(
         bbox_roi_extractor=dict(featmap_strides=[8, 16, 32, 64]),
@@ -95,7 +93,8 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 custom_hooks = [dict(type='genrep.OpenVocabularyHook')]
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters // 8,
+    preemption=dict(type='genrep.PreemptionHook'),
+    checkpoint=dict(type='genrep.CheckpointHook', by_epoch=False, interval=max_iters // 8,
                     max_keep_ckpts=2))
 log_processor = dict(by_epoch=False)
 auto_scale_lr = dict(enable=False, base_batch_size=16)

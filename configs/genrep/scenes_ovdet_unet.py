@@ -10,7 +10,8 @@
 # novel classes by mmdet's OVCocoMetric; test boxes drawn by mmdet's DetVisualizationHook. Sized
 # for 2 CPU cores: 64 px, a narrow UNet, 600 iterations of 8. The GenRep chain on it:
 # scenes_ovdet_genrep_stage*.py.
-_base_ = ['mmdet::_base_/models/faster-rcnn_r50_fpn.py', 'mmdet::_base_/default_runtime.py']
+_base_ = ['mmdet::_base_/models/faster-rcnn_r50_fpn.py', 'mmdet::_base_/default_runtime.py',
+          '../_base_/models/scenes_unet_denoiser.py']
 default_scope = 'mmdet'
 custom_imports = dict(imports=['genrep'], allow_failed_imports=False)
 
@@ -37,14 +38,8 @@ model = dict(
         denoiser=dict(
             type='UNet2DDenoiser',
             config=dict(
-                sample_size=64,
-                in_channels=3,
-                out_channels=3,
+                _base_.scenes_unet_config,
                 block_out_channels=(16, 32, 64, 64),
-                layers_per_block=1,
-                down_block_types=('DownBlock2D', 'DownBlock2D', 'DownBlock2D', 'AttnDownBlock2D'),
-                up_block_types=('AttnUpBlock2D', 'UpBlock2D', 'UpBlock2D', 'UpBlock2D'),
-                norm_num_groups=8,
                 # the base classes condition generation (GenRep) + the null class
                 num_class_embeds=len(base_classes) + 1))),
     neck=dict(in_channels=[32, 64, 64], out_channels=64, num_outs=4),  # strides 2..16
@@ -131,8 +126,10 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 custom_hooks = [dict(type='genrep.OpenVocabularyHook')]
 default_hooks = dict(
+    preemption=dict(type='genrep.PreemptionHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=1),
+    checkpoint=dict(
+        type='genrep.CheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=1),
     visualization=dict(type='DetVisualizationHook', draw=True, interval=10, score_thr=0.3))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)

@@ -5,18 +5,10 @@
 _base_ = ['./scenes_seg_genrep_stage1.py']
 
 max_iters = 100
-model = dict(
-    stage=2,
-    semantic_noise=dict(hidden_channels=32),
-    rep_align=dict(hidden_channels=128),
-)
-optim_wrapper = dict(
-    type='genrep.GradientAlignOptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-4, weight_decay=0.01),
-    task_weights=dict(percept=0.7, genera=0.3),
-    damping_power=2)
+model = {{_base_.genrep_stage2}}
+optim_wrapper = {{_base_.stage2_optim_wrapper}}
 param_scheduler = [dict(type='PolyLR', eta_min=1e-5, power=0.9, by_epoch=False, begin=0,
                         end=max_iters)]
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-custom_hooks = [dict(type='genrep.SemanticEMAHook', momentum=0.999)]
+custom_hooks = {{_base_.stage2_hooks}}
 load_from = 'work_dirs/scenes_seg_genrep_stage1/iter_600.pth'

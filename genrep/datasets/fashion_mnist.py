@@ -84,6 +84,7 @@ class FashionMNIST(BaseDataset):
                     'Sneaker', 'Bag', 'Ankle boot')
     }
     SPLIT_PREFIXES = {'train': 'train', 'test': 't10k'}
+    IMAGE_SIZE = (28, 28)  # (H, W) of every image: what a user's image is fitted into at inference
 
     def __init__(self,
                  data_root: str = '/usr/share/datasets/fashion-mnist',
@@ -120,8 +121,11 @@ class FashionMNIST(BaseDataset):
         prefix = self.SPLIT_PREFIXES[self.split]
         images_path = self._find_file(f'{prefix}-images-idx3-ubyte')
         labels_path = self._find_file(f'{prefix}-labels-idx1-ubyte')
-        images = read_idx_file(images_path, IMAGES_MAGIC)
-        labels = read_idx_file(labels_path, LABELS_MAGIC)
+        try:
+            images = read_idx_file(images_path, IMAGES_MAGIC)
+            labels = read_idx_file(labels_path, LABELS_MAGIC)
+        except (OSError, ValueError) as err:  # the message names the file; add the dataset
+            raise type(err)(f'FashionMNIST {self.split} split: {err}') from err
 
         if len(images) != len(labels):
             raise ValueError(f'{images_path} holds {len(images)} images but {labels_path} holds '

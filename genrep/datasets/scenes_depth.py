@@ -7,37 +7,33 @@ NYUv2 carries its scene class in the file name (``NYUDataset._get_category_id_fr
 the scenes' names carry none, so this class reads it from ``classes.json``. File listing, depth
 loading, pipelines and ``DepthMetric`` are mmseg's.
 """
-import json
 import os.path as osp
 
 from mmseg.datasets import NYUDataset
 
 from genrep.registry import DATASETS
 
+from .faults import NamedDataFaults
+from .scenes_seg import read_scene_classes
+
 
 @DATASETS.register_module()
-class ScenesDepthDataset(NYUDataset):
+class ScenesDepthDataset(NamedDataFaults, NYUDataset):
     """A scenes depth tree.
 
     Args:
         data_root: the tree (e.g. ``data/scenes/nyu``).
         split: the split of ``classes_file`` the images belong to (``'train'`` or ``'test'``).
         classes_file: the tree's class file.
-        kwargs: ``NYUDataset``'s (``data_prefix``, ``pipeline``, ``test_mode``, ...).
+        kwargs: ``NYUDataset``'s (``data_prefix``, ``pipeline``, ``test_mode``, ...) and
+            ``skip_faulty`` (:class:`~genrep.datasets.faults.NamedDataFaults`: a missing or
+            damaged image or depth map fails naming it, or is skipped and counted).
     """
     # The classes are the tree's, known once classes.json is read (not NYUv2's 27).
     METAINFO = dict()
 
     def __init__(self, data_root: str, split: str, classes_file: str = 'classes.json', **kwargs):
-        path = osp.join(data_root, classes_file)
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'ScenesDepthDataset: {path} not found; make the scenes with '
-                                    'tools/dataset_converters/make_scenes.py (or `make scenes`)')
-        with open(path) as f:
-            meta = json.load(f)
-        if not meta.get('classes') or split not in meta:
-            raise ValueError(f"ScenesDepthDataset: {path} needs 'classes' and the split "
-                             f'{split!r} (it has {sorted(meta)})')
+        meta = read_scene_classes(data_root, classes_file, 'ScenesDepthDataset', split)
         self.scene_classes = meta[split]
         super().__init__(data_root=data_root, metainfo=dict(classes=tuple(meta['classes'])),
                          **kwargs)

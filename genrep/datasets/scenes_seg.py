@@ -16,18 +16,24 @@ from mmseg.datasets import BaseSegDataset
 
 from genrep.registry import DATASETS
 
+from .faults import NamedDataFaults
 
-def read_scene_classes(data_root: str, classes_file: str = 'classes.json') -> dict:
-    """{'classes': [...], 'palette': [...], ...} of a scenes tree, or a one-line error naming the
-    file."""
+
+def read_scene_classes(data_root: str, classes_file: str = 'classes.json',
+                       owner: str = 'ScenesSegDataset', split: Optional[str] = None) -> dict:
+    """{'classes': [...], 'palette': [...], ...} of a scenes tree (with the key ``split`` where
+    one is named), or a one-line error naming ``owner`` and the file."""
     path = osp.join(data_root, classes_file)
     if not osp.isfile(path):
-        raise FileNotFoundError(f'ScenesSegDataset: {path} not found; make the scenes with '
+        raise FileNotFoundError(f'{owner}: {path} not found; make the scenes with '
                                 'tools/dataset_converters/make_scenes.py (or `make scenes`)')
     with open(path) as f:
         meta = json.load(f)
+    if split is not None and (not meta.get('classes') or split not in meta):
+        raise ValueError(f"{owner}: {path} needs 'classes' and the split {split!r} (it has "
+                         f'{sorted(meta)})')
     if not meta.get('classes'):
-        raise ValueError(f"ScenesSegDataset: {path} has no 'classes'")
+        raise ValueError(f"{owner}: {path} has no 'classes'")
     return meta
 
 
@@ -43,7 +49,7 @@ def class_subsets(meta: dict) -> Dict[str, list]:
 
 
 @DATASETS.register_module()
-class ScenesSegDataset(BaseSegDataset):
+class ScenesSegDataset(NamedDataFaults, BaseSegDataset):
     """A scenes segmentation tree.
 
     The metainfo holds the tree's ``classes`` and ``palette`` and each class subset it lists
@@ -57,7 +63,9 @@ class ScenesSegDataset(BaseSegDataset):
             order and every other class's pixels become the ignore index (mmseg's label map, as
             ``metainfo=dict(classes=...)`` does for mmseg's own datasets). None: all classes.
         kwargs: ``BaseSegDataset``'s (``data_prefix``, ``img_suffix``, ``seg_map_suffix``,
-            ``reduce_zero_label``, ``pipeline``, ...).
+            ``reduce_zero_label``, ``pipeline``, ...) and ``skip_faulty``
+            (:class:`~genrep.datasets.faults.NamedDataFaults`: a missing or damaged image or
+            annotation fails naming it, or is skipped and counted).
     """
 
     def __init__(self,

@@ -26,7 +26,7 @@ from typing import Optional, Sequence
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from mmengine.dist import get_world_size
+from mmengine.dist import get_dist_info, get_world_size
 from torch import Tensor
 from torchvision.ops import roi_align
 
@@ -174,3 +174,25 @@ def distillation_avg_factor(weight: Tensor, num_distilled: int, batch_size: int)
     dist.all_reduce(totals)
     total_weight, total_distilled, total_batch = totals
     return total_weight * (total_batch / total_distilled.clamp_min(1)) / world_size
+
+
+def local_share(budget: Optional[int], batch: int) -> int:
+    """How many of this process's ``batch`` images are among the first ``budget`` images of the
+    global batch (``None``: all). mmengine's samplers (DefaultSampler, InfiniteSampler) give rank
+    r of W the images r, r + W, r + 2 W, ... of the global batch, so these are the first
+    ceil((budget - r) / W) of the process's batch."""
+    if budget is None:
+        return batch
+    rank, world_size = get_dist_info()
+    return max(0, min(batch, -(-(budget - rank) // world_size)))
+
+
+def first_images(scores: StudentScores, n: int) -> StudentScores:
+    """The student's scores restricted to the first ``n`` images of the batch (a region's image
+    is its RoI's batch index)."""
+    if scores.granularity == 'region':
+        keep = scores.rois[:, 0] < n
+        return type(scores)(scores.granularity, scores.logits[keep], scores.labels[keep],
+                            scores.valid[keep], scores.rois[keep])
+    return type(scores)(scores.granularity, scores.logits[:n], scores.labels[:n],
+                        scores.valid[:n])

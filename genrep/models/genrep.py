@@ -5,15 +5,20 @@ a task adapter (``TASK_ADAPTERS``: classification, segmentation, ...) reads its 
 scores, so this class names no task. The denoiser exists once, inside that backbone; the
 generation branch, the posterior estimator (teacher) and the semantic EMA copy all work on it.
 
-One training step (``loss``) returns, per task name of ``genrep.utils.TASKS``,
+One training step (``loss``) returns, per objective name of ``genrep.utils.OBJECTIVES``,
 
 * the perception loss, Eq. 5 (:func:`perception_loss`): the task loss plus L_gen_distil (Eq. 4), the
   KL from the diffusion posterior p(y|x) (Eq. 2-3, teacher, no gradient) to the head's q(y|x),
   at the task's granularity (:mod:`genrep.models.distillation`);
-* in stage 2 (and 0), the generation loss, Eq. 10 (:func:`generation_loss`): the noise MSE, the
-  variational-bound term (``DiffusionSchedule.vb_terms``) that trains the variance and the semantic
-  adjustment of the reverse step (Eq. 6-9), and the representation alignment to x_sem, the EMA
-  semantic denoiser's perception features.
+* in stage 2 (and 0), the generation loss, Eq. 10 (:func:`generation_loss`): the diffusion loss
+  of the diffusion layer (:func:`genrep.diffusion.training_losses`: the noise MSE and the
+  variational-bound term that trains the variance and the semantic adjustment of the reverse step,
+  Eq. 6-9), and the representation alignment to x_sem, the EMA semantic denoiser's perception
+  features.
+
+Like mmdet's detectors, the model wires its parts and delegates the math: the diffusion loss and
+sampling (:func:`genrep.diffusion.generate`) to the diffusion layer, the teacher's targets and the
+budgets' shares to :mod:`genrep.models.distillation`.
 
 Data parallelism: every random draw of a step (the teacher's chain, the generation loss's label
 dropout, timestep and noise) comes from a generator of its sample, keyed by the run seed, the
@@ -32,18 +37,19 @@ import re
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from mmengine.dist import get_dist_info
 from mmengine.model import BaseModel
 from torch import Tensor
 
 from genrep.diffusion.cost import DenoiserCost
-from genrep.diffusion.reverse_chain import sample_chain
+from genrep.diffusion.generation import generate
 from genrep.diffusion.sample_generators import SampleGenerators
 from genrep.diffusion.schedule import DiffusionSchedule
+from genrep.diffusion.training_losses import predicted_xstart, training_losses
 from genrep.registry import DIFFUSION_SCHEDULERS, MODELS, POSTERIORS, TASK_ADAPTERS
 from genrep.utils import GENERATION, PERCEPTION
-from .distillation import distillation_avg_factor, distillation_targets
+from .distillation import (distillation_avg_factor, distillation_targets, first_images,
+                           local_share)
 from .objectives import GenerationLoss, PerceptionLoss, generation_loss, perception_loss
 from .sample_randomness import (GENERATION_STREAM, TEACHER_STREAM, sample_generators,
                                 sample_keys, step_key)
@@ -102,6 +108,7 @@ class GenRep(BaseModel):
             hybrid loss uses 0.001 with 4000 steps; it is the only loss of the variance and of the
             semantic adjustment).
         label_dropout: probability of training the denoiser on the null class (classifier-free).
+        eps_loss: the noise-prediction loss, 'mse' or 'l1' (latent-diffusion's loss_type l1).
         trainable: regular expressions over parameter names (``perception.backbone...``); only
             matching parameters train. ``None``: all. Paper: attention blocks and heads.
         data_preprocessor, init_cfg: as for any mmengine model.
@@ -124,6 +131,7 @@ class GenRep(BaseModel):
                  rep_align: Optional[dict] = None,
                  vlb_weight: float = 1.0,
                  label_dropout: float = 0.1,
+                 eps_loss: str = 'mse',
                  trainable: Optional[Sequence[str]] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
@@ -168,6 +176,7 @@ class GenRep(BaseModel):
         self.teacher_adjust = teacher_adjust
         self.vlb_weight = vlb_weight
         self.label_dropout = label_dropout
+        self.eps_loss = eps_loss
 
         self.semantic_noise = None
         self.rep_align = None
@@ -245,18 +254,7 @@ class GenRep(BaseModel):
         """The semantic adjustment of the reverse step at inference (Eq. 6-9 with x_sem := x_t)
         on ``schedule``'s steps, as a ``DiffusionSchedule.p_sample`` hook, or ``None`` when the
         model has none."""
-        if self.semantic_noise is None:
-            return None
-        adjuster = self.semantic_noise
-
-        def adjust(mean: Tensor, log_variance: Tensor, x_t: Tensor, index):
-            if isinstance(index, Tensor) and index.dim() > 0:
-                timestep = schedule.timesteps.to(x_t.device)[index.long()]
-            else:
-                timestep = int(schedule.timesteps[int(index)])
-            return adjuster(mean, log_variance, x_t, timestep)
-
-        return adjust
+        return None if self.semantic_noise is None else self.semantic_noise.step_hook(schedule)
 
     # -- perception (Eq. 5) ------------------------------------------------------------------
     def perception_step(self, inputs: Tensor, data_samples) -> PerceptionLoss:
@@ -299,7 +297,7 @@ class GenRep(BaseModel):
         if n == 0:  # the divisor is still summed over processes: every process must take part
             distillation_avg_factor(scores.logits.new_zeros(0), 0, batch)
             return scores.logits.sum() * 0.0
-        scores = _first_images(scores, n)
+        scores = first_images(scores, n)
         if isinstance(generator, SampleGenerators):
             generator = generator.first(n)
         with torch.no_grad():
@@ -321,20 +319,21 @@ class GenRep(BaseModel):
             avg_factor=distillation_avg_factor(targets.weight, n, batch))
 
     # -- generation (Eq. 6-10) ---------------------------------------------------------------
-    @torch.no_grad()
-    def semantic_guidance(self, x_t: Tensor, index: Tensor, timesteps: Tensor,
-                          class_labels: Tensor) -> Tensor:
-        """x_sem that steers the reverse step (Eq. 6-9): the EMA semantic denoiser's predicted
-        x_0 at (x_t, t, y), in x_t's space (so that x_sem := x_t at inference fits)."""
-        sem = self.semantic_denoiser
-        eps, _ = sem.split_output(sem(x_t, timesteps, class_labels))
-        return self.schedule.predict_xstart_from_eps(x_t, index, eps)
+    def semantic_adjust(self, mean: Tensor, log_variance: Tensor, x_t: Tensor, index: Tensor,
+                        timesteps: Tensor, class_labels: Tensor):
+        """The semantic adjustment of the reverse step in training (Eq. 6-9), a
+        ``training_losses`` hook: x_sem is the EMA semantic denoiser's predicted x_0 at
+        (x_t, t, y), in x_t's space (so that x_sem := x_t at inference fits)."""
+        x_sem = predicted_xstart(self.schedule, self.semantic_denoiser, x_t, index, timesteps,
+                                 class_labels)
+        return self.semantic_noise(mean, log_variance, x_t, timesteps, x_sem)
 
     @torch.no_grad()
     def semantic_target(self, x0: Tensor) -> Tensor:
         """x_sem that the representation alignment targets (Eq. 10): the EMA semantic denoiser's
-        deepest decoder feature of the clean input at t = 0, the perception representation."""
-        return self.semantic_denoiser.forward_features(x0, 0, None).features[-1]
+        deepest decoder feature of the clean input at t = 0, the perception representation (the
+        pass ends at that feature: the decoder blocks above it would run for nothing)."""
+        return self.semantic_denoiser.forward_feature(x0, 0, None, index=-1)
 
     def generation_step(self, inputs: Tensor, data_samples) -> GenerationLoss:
         """L_genera (Eq. 10) on the same images: the diffusion loss with the semantic adjustment
@@ -355,42 +354,25 @@ class GenRep(BaseModel):
         inputs = inputs[:n]
         data_samples = data_samples[:n] if data_samples is not None else None
         x0 = self.backbone.encode(inputs).detach()
-        batch = x0.shape[0]
-        labels = self.task.generation_labels(data_samples, self.denoiser.null_class_id, x0.device)
+        null_class = self.denoiser.null_class_id
+        labels = self.task.generation_labels(data_samples, null_class, x0.device)
         # Label dropout, timestep and noise: drawn per sample (see the module docstring).
-        generators = sample_generators(data_samples, batch, GENERATION_STREAM, x0.device)
-        drop = generators.rand() < self.label_dropout
-        labels = torch.where(drop, torch.full_like(labels, self.denoiser.null_class_id), labels)
-        index = generators.randint(self.schedule.num_steps)
-        timesteps = self.schedule.timesteps.to(x0.device)[index]
-        noise = generators.randn(x0.shape, x0.dtype)
-        x_t = self.schedule.q_sample(x0, index, noise)
-
-        out = self.denoiser.forward_features(x_t, timesteps, labels)
-        diffusion = F.mse_loss(out.eps, noise)
-        vlb = None
-        if self.vlb_weight > 0 and (out.var_values is not None or self.semantic_noise is not None):
-            # improved DDPM's hybrid loss: the bound trains the variance (and the adjustment),
-            # not the mean, whose eps the MSE trains.
-            output = out.eps.detach() if out.var_values is None else torch.cat(
-                [out.eps.detach(), out.var_values], dim=1)
-            step = self.schedule.p_mean_variance(output, x_t, index)
-            mean, log_var = step['mean'], step['log_variance']
-            if self.semantic_noise is not None:
-                x_sem = self.semantic_guidance(x_t, index, timesteps, labels)
-                mean, log_var = self.semantic_noise(mean, log_var, x_t, timesteps, x_sem)
-            decoder = 'continuous' if self.backbone.vae is not None else 'discretized'
-            vlb = self.vlb_weight * self.schedule.vb_terms(
-                x0, x_t, index, mean, log_var, decoder=decoder).mean()
+        generators = sample_generators(data_samples, x0.shape[0], GENERATION_STREAM, x0.device)
+        diffusion = training_losses(
+            self.schedule, self.denoiser, x0, labels, generators, null_class,
+            label_dropout=self.label_dropout, vlb_weight=self.vlb_weight,
+            decoder='continuous' if self.backbone.vae is not None else 'discretized',
+            adjust=self.semantic_adjust if self.semantic_noise is not None else None,
+            eps_loss=self.eps_loss)
         rep_align = None
         if self.rep_align is not None:
-            rep_align = self.rep_align(out.features[-1], self.semantic_target(x0))
-        loss = generation_loss(diffusion, vlb, rep_align)
+            rep_align = self.rep_align(diffusion.features[-1], self.semantic_target(x0))
+        loss = generation_loss(diffusion.mse, diffusion.vlb, rep_align)
         return loss if share == 1 else loss.scaled(share)
 
     # -- mmengine interface ------------------------------------------------------------------
     def loss(self, inputs: Tensor, data_samples) -> Dict[str, Objective]:
-        """The objectives of the stage by task name: Eq. 5 (stages 1, 2) and Eq. 10 (0, 2)."""
+        """The objectives of the stage by name: Eq. 5 (stages 1, 2) and Eq. 10 (0, 2)."""
         objectives = {}
         if self.stage >= 1:
             objectives[PERCEPTION] = self.perception_step(inputs, data_samples)
@@ -401,13 +383,14 @@ class GenRep(BaseModel):
     def parse_losses(self, losses: Dict[str, Objective]):
         """Stage 0 / 1: the generation / perception loss (a tensor). Stage 2:
         ``dict(percept=L_percept, genera=L_genera)`` for the gradient alignment (Eq. 11-16).
-        Logged: each term as ``<task>_<term>``, each task's total and their sum ``loss``."""
-        totals = {task: objective.total for task, objective in losses.items()}
+        Logged: each term as ``<objective>_<term>``, each objective's total and their sum
+        ``loss``."""
+        totals = {name: objective.total for name, objective in losses.items()}
         log_vars = {}
-        for task, objective in losses.items():
-            log_vars.update({f'{task}_{name}': value
-                             for name, value in objective.log_vars().items()})
-            log_vars[f'loss_{task}'] = totals[task].detach()
+        for name, objective in losses.items():
+            log_vars.update({f'{name}_{term}': value
+                             for term, value in objective.log_vars().items()})
+            log_vars[f'loss_{name}'] = totals[name].detach()
         log_vars['loss'] = sum(totals.values()).detach()
         if self.stage < 2:
             return totals[GENERATION if self.stage == 0 else PERCEPTION], log_vars
@@ -463,36 +446,14 @@ class GenRep(BaseModel):
             eta: DDIM's noise scale.
             guidance_scale: classifier-free guidance against the null class (1: unguided).
         """
-        denoiser = self.denoiser
-        device = next(denoiser.parameters()).device
-        if latent_shape is None:
-            size = denoiser.model.config.sample_size
-            size = (size, size) if isinstance(size, int) else tuple(size)
-            latent_shape = (denoiser.in_channels, *size)
-        labels = torch.as_tensor(class_labels, device=device).long()
         schedule = schedule or self.schedule
         adjust = self.reverse_step_adjust(schedule)
         if sampler == 'ddim' and adjust is not None:
             raise ValueError("GenRep.sample: sampler='ddim' cannot apply this model's semantic "
                              "adjustment of the reverse step (Eq. 6-9); use sampler='ddpm'")
-        x = sample_chain(schedule, denoiser, labels, latent_shape, generator=generator,
-                         adjust=adjust, sampler=sampler, eta=eta,
-                         guidance_scale=guidance_scale, null_class=denoiser.null_class_id)
-        vae = self.backbone.vae
-        if vae is not None:
-            x = vae.decode(x / vae.config.scaling_factor).sample
-        return x
-
-
-def local_share(budget: Optional[int], batch: int) -> int:
-    """How many of this process's ``batch`` images are among the first ``budget`` images of the
-    global batch (``None``: all). mmengine's samplers (DefaultSampler, InfiniteSampler) give rank
-    r of W the images r, r + W, r + 2 W, ... of the global batch, so these are the first
-    ceil((budget - r) / W) of the process's batch."""
-    if budget is None:
-        return batch
-    rank, world_size = get_dist_info()
-    return max(0, min(batch, -(-(budget - rank) // world_size)))
+        return generate(self.denoiser, class_labels, schedule, vae=self.backbone.vae,
+                        generator=generator, latent_shape=latent_shape, adjust=adjust,
+                        sampler=sampler, eta=eta, guidance_scale=guidance_scale)
 
 
 def _build_in_genrep_scope(registry, cfg: dict):
@@ -500,13 +461,3 @@ def _build_in_genrep_scope(registry, cfg: dict):
     the config's default scope (mmengine would otherwise search the default scope's tree first and
     warn that it fell back)."""
     return registry.build({'_scope_': 'genrep', **cfg})
-
-
-def _first_images(scores, n: int):
-    """The student's scores restricted to the first ``n`` images of the batch."""
-    if scores.granularity == 'region':
-        keep = scores.rois[:, 0] < n
-        return type(scores)(scores.granularity, scores.logits[keep], scores.labels[keep],
-                            scores.valid[keep], scores.rois[keep])
-    return type(scores)(scores.granularity, scores.logits[:n], scores.labels[:n],
-                        scores.valid[:n])

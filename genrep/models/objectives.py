@@ -1,7 +1,7 @@
 """GenRep's two training objectives, Eq. 5 and Eq. 10, as named terms.
 
 Each function returns a small dataclass of the equation's terms. ``GenRep.parse_losses`` hands
-each objective's ``total`` to the optim wrapper under its task name (``genrep.utils.TASKS``) and
+each objective's ``total`` to the optim wrapper under its name (``genrep.utils.OBJECTIVES``) and
 logs ``log_vars``; nothing parses loss names.
 """
 from dataclasses import dataclass, fields

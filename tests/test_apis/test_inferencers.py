@@ -7,6 +7,7 @@ import json
 import os
 import os.path as osp
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -88,11 +89,15 @@ def test_classification_on_a_path_and_a_folder(name, tmp_path):
         assert result['pred_scores'].shape == (10, )
         assert result['pred_class'] == fashion[result['pred_label']]
 
-    # By hand: the image read as grayscale (the dataset's one channel), padded bottom-right to
+    # By hand: the image read as grayscale (the dataset's one channel), fitted into the
+    # dataset's 28 x 28 (30 x 26 -> 28 x 24, cv2's area interpolation), padded bottom-right to
     # 32 x 32, mapped to [-1, 1], the model's predict.
     model = inferencer.model
     for path, result in zip(paths, folder):
-        gray = np.asarray(Image.open(path).convert('L'), dtype=np.float32)
+        gray = np.asarray(Image.open(path).convert('L'))
+        if gray.shape != (28, 28):
+            gray = cv2.resize(gray, (24, 28), interpolation=cv2.INTER_AREA)
+        gray = gray.astype(np.float32)
         padded = np.zeros((32, 32), np.float32)
         padded[:gray.shape[0], :gray.shape[1]] = gray
         x = torch.from_numpy((padded - 127.5) / 127.5)[None, None]

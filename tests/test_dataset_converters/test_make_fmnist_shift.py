@@ -1,14 +1,12 @@
 """tools/dataset_converters/make_fmnist_shift.py: the warp against numpy's exact rotations, the
 composite against its formula, and the written set through genrep.FashionMNIST (same labels, same
 bytes for the same seed, shifted images)."""
-import importlib.util
 import json
-import os.path as osp
 
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import load_tool
 from data_fixtures import write_fashion_mnist
 
 TEMPLATES = '/usr/share/tuxpaint/templates'
@@ -16,12 +14,7 @@ TEMPLATES = '/usr/share/tuxpaint/templates'
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location(
-        'make_fmnist_shift',
-        osp.join(REPO_ROOT, 'tools', 'dataset_converters', 'make_fmnist_shift.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/dataset_converters/make_fmnist_shift.py')
 
 
 @pytest.mark.parametrize('angle,quarter_turns', [(0, 0), (90, 1), (180, 2), (-90, 3)])
@@ -48,7 +41,7 @@ def test_composite_follows_its_formula(tool):
     np.testing.assert_array_equal(tool.composite(garment, background), expected)
 
 
-@pytest.mark.skipif(not osp.isdir(TEMPLATES), reason='tuxpaint-data not installed')
+@pytest.mark.usefixtures('tuxpaint')  # conftest: required, not skipped
 def test_written_set_reads_as_fashion_mnist(tool, tmp_path):
     from genrep.datasets import FashionMNIST
     source = write_fashion_mnist(tmp_path / 'fmnist', num_train=1, num_test=12)
@@ -70,3 +63,10 @@ def test_written_set_reads_as_fashion_mnist(tool, tmp_path):
     scales = [image['scale'] for image in record['images']]
     assert len(angles) == 12 and max(map(abs, angles)) <= 45
     assert all(0.7 <= s <= 1 for s in scales)
+    # examples.png: the first 8 test images above their shifted versions, pixel for pixel.
+    from PIL import Image
+    picture = np.asarray(Image.open(outs[0] / 'examples.png'))
+    assert picture.shape == (2 * 28 + 2, 8 * 30 - 2)
+    for i in range(8):
+        assert np.array_equal(picture[:28, 30 * i:30 * i + 28], original[i]['img'])
+        assert np.array_equal(picture[30:, 30 * i:30 * i + 28], shifted[i]['img'])

@@ -3,7 +3,6 @@ tuxpaint stamps (linked, never copied, under tmp_path): same seed -> same bytes,
 and mask equal to the cut-outs' alpha masks re-derived here from the PNGs with the occlusion of
 later (nearer) objects, held-out categories absent from train, and the trees loaded through
 mmseg's datasets, pycocotools' COCO and lvis' LVIS."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO_ROOT
+from conftest import load_tool
 
 STAMPS = '/usr/share/tuxpaint/stamps'
 TEMPLATES = '/usr/share/tuxpaint/templates'
@@ -21,21 +20,12 @@ FOLDERS = ('animals/birds', 'food/fruit', 'food/nuts', 'plants/flowers', 'plants
            'plants/mushrooms', 'town/flags', 'town/roadsigns')
 SIZE = 64
 
-pytestmark = pytest.mark.skipif(not (osp.isdir(STAMPS) and osp.isdir(TEMPLATES)),
-                                reason='tuxpaint stamps/templates not installed (tools/install.sh)')
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'make_scenes', osp.join(REPO_ROOT, 'tools', 'dataset_converters', 'make_scenes.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+pytestmark = pytest.mark.usefixtures('tuxpaint')  # conftest: required, not skipped
 
 
 @pytest.fixture(scope='module')
 def tool():
-    return load_tool()
+    return load_tool('tools/dataset_converters/make_scenes.py')
 
 
 @pytest.fixture(scope='module')

@@ -1,29 +1,21 @@
 """tools/dataset_converters/ov_coco_split.py and lvis_remove_rare.py on tiny json files written in
 the official COCO / LVIS v1 layouts: the base-only training file, the 65-class validation file,
 exactly the 17 standard novel classes, rare LVIS annotations removed, one-line errors."""
-import importlib.util
 import json
 import os.path as osp
 
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_tool
 
 NOVEL = ['airplane', 'bus', 'cat', 'dog', 'cow', 'elephant', 'umbrella', 'tie', 'snowboard',
          'skateboard', 'cup', 'knife', 'cake', 'couch', 'keyboard', 'sink', 'scissors']
 
 
-def load(path, name):
-    spec = importlib.util.spec_from_file_location(name, osp.join(REPO_ROOT, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='module')
 def helpers():
     import genrep  # noqa: F401 (torchvision before mmdet)
-    return load('tests/test_paper_configs/paper_config_helpers.py', 'paper_config_helpers')
+    return load_tool('tests/test_paper_configs/paper_config_helpers.py')
 
 
 def test_the_split_has_the_17_standard_novel_classes():
@@ -41,7 +33,7 @@ def test_ov_coco_split_writes_base_only_train_and_65_class_val(helpers, tmp_path
                                       ['hair drier']], split='train')
     val = helpers.write_coco(root, [['dog', 'person'], ['toaster'], ['teddy bear']], split='val',
                              seed=1)
-    tool = load('tools/dataset_converters/ov_coco_split.py', 'ov_coco_split')
+    tool = load_tool('tools/dataset_converters/ov_coco_split.py')
     tool.main(['--data-root', root])
     with open(osp.join(root, 'annotations/instances_train2017_ov_base.json')) as f:
         base = json.load(f)
@@ -65,7 +57,7 @@ def test_ov_coco_split_writes_base_only_train_and_65_class_val(helpers, tmp_path
 
 
 def test_ov_coco_split_missing_file_is_one_line(tmp_path):
-    tool = load('tools/dataset_converters/ov_coco_split.py', 'ov_coco_split')
+    tool = load_tool('tools/dataset_converters/ov_coco_split.py')
     with pytest.raises(SystemExit, match='instances_train2017.json'):
         tool.main(['--data-root', str(tmp_path)])
 
@@ -76,7 +68,7 @@ def test_lvis_remove_rare_drops_rare_annotations_only(helpers, tmp_path):
     names = LVISV1Dataset.METAINFO['classes']
     data = helpers.write_lvis(root, [[names[0], names[1]], [names[2]], [names[1], names[3]]],
                               {names[1]: 'r', names[2]: 'c'})
-    tool = load('tools/dataset_converters/lvis_remove_rare.py', 'lvis_remove_rare')
+    tool = load_tool('tools/dataset_converters/lvis_remove_rare.py')
     tool.main(['--data-root', root])
     from lvis import LVIS
     out = LVIS(osp.join(root, 'annotations/lvis_v1_train_norare.json'))

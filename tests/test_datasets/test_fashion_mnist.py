@@ -1,9 +1,9 @@
 """FashionMNIST: tiny idx fixture files in the real format, pipelines, errors, the Debian data."""
-import os.path as osp
 
 import numpy as np
 import pytest
 import torch
+from conftest import require_debian_data
 from data_fixtures import idx_bytes, write_idx
 
 from genrep.datasets import FashionMNIST
@@ -163,11 +163,9 @@ def test_label_out_of_range(tmp_path):
     assert_one_line_naming(excinfo, tmp_path / 'train-labels-idx1-ubyte.gz', 'index 3')
 
 
-@pytest.mark.skipif(
-    not osp.isdir(DEBIAN_ROOT),
-    reason=f'{DEBIAN_ROOT} absent (apt-get install dataset-fashion-mnist)')
 @pytest.mark.parametrize('split, per_class', [('train', 6000), ('test', 1000)])
 def test_debian_data(split, per_class):
+    require_debian_data(DEBIAN_ROOT)
     dataset = FashionMNIST(split=split)
 
     assert len(dataset) == 10 * per_class

@@ -1,5 +1,4 @@
 """demo/image_demo.py and demo/generation_demo.py as a user runs them (their main() with argv)."""
-import importlib.util
 import os
 import os.path as osp
 
@@ -9,19 +8,12 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_tool
 from genrep.apis import init_model
 from genrep.datasets import FashionMNIST
 
 CLS_CONFIG = osp.join(REPO_ROOT, 'tests/data/configs/fmnist_tiny.py')
 GENREP_CONFIG = osp.join(REPO_ROOT, 'tests/data/configs/fmnist_genrep_tiny_stage1.py')
-
-
-def load_demo(name):
-    spec = importlib.util.spec_from_file_location(name, osp.join(REPO_ROOT, 'demo', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def checkpoint(config, path):
@@ -39,7 +31,7 @@ def test_image_demo_on_a_folder_prints_each_image_and_draws_it(tmp_path, capsys)
         pixels = rng.integers(0, 256, (28, 28)).astype(np.uint8)
         Image.fromarray(pixels).save(images / f'{name}.png')
     weights = checkpoint(CLS_CONFIG, tmp_path / 'model.pth')
-    load_demo('image_demo').main([str(images), CLS_CONFIG, weights,
+    load_tool('demo/image_demo.py').main([str(images), CLS_CONFIG, weights,
                                   '--out-dir', str(tmp_path / 'out')])
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == f'classification: 2 images -> {tmp_path / "out" / "vis"}'
@@ -48,13 +40,13 @@ def test_image_demo_on_a_folder_prints_each_image_and_draws_it(tmp_path, capsys)
     assert sorted(os.listdir(tmp_path / 'out' / 'vis')) == ['shirt.png', 'shoe.png']
 
     with pytest.raises(FileNotFoundError, match='no such image or folder'):
-        load_demo('image_demo').main([str(tmp_path / 'missing'), CLS_CONFIG, weights])
+        load_tool('demo/image_demo.py').main([str(tmp_path / 'missing'), CLS_CONFIG, weights])
 
 
 def test_generation_demo_draws_the_named_classes_in_labelled_columns(tmp_path, capsys):
     weights = checkpoint(GENREP_CONFIG, tmp_path / 'model.pth')
     out = tmp_path / 'grid.png'
-    demo = load_demo('generation_demo')
+    demo = load_tool('demo/generation_demo.py')
     demo.main([GENREP_CONFIG, weights, '--classes', 'Trouser', '7', '--per-class', '2',
                '--steps', '2', '--out', str(out)])
     printed = capsys.readouterr().out.strip()

@@ -9,6 +9,8 @@ import torch
 from mmengine.evaluator import Evaluator
 from PIL import Image
 
+from conftest import require_debian_data
+
 from genrep.evaluation.metrics import (FashionMNISTFeatureNet, GenerationMetric,
                                        InceptionV3Space, MobileNetV2Space, build_feature_space,
                                        mobilenet_v2_weights_path)
@@ -19,8 +21,7 @@ PHOTOS = '/usr/share/tuxpaint/templates'
 
 def photo(name):
     path = osp.join(PHOTOS, f'{name}.jpg')
-    if not osp.isfile(path):
-        pytest.skip(f'{path} missing: tools/install.sh installs Debian package tuxpaint-data')
+    require_debian_data(path)
     return torch.from_numpy(np.array(Image.open(path).convert('RGB'))).permute(2, 0, 1)
 
 

@@ -2,12 +2,12 @@
 training in tests), GenerationMetric's process/compute path, the real-statistics cache, and the
 feature net's checkpoint and training tool. The ImageNet feature spaces are in
 test_feature_extractors.py."""
-import importlib.util
 import os.path as osp
 
 import numpy as np
 import pytest
 import torch
+from conftest import load_tool
 from data_fixtures import write_fashion_mnist
 from mmengine.evaluator import Evaluator
 from mmpretrain.structures import DataSample
@@ -19,8 +19,6 @@ from genrep.evaluation.metrics.feature_net import (FashionMNISTFeatureNet, Featu
 from genrep.evaluation.metrics.generation import (GenerationMetric, generation_scores,
                                                   to_uint8_image)
 from genrep.registry import METRICS, MODELS
-
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 @pytest.fixture(scope='module')
@@ -201,7 +199,14 @@ def test_generation_metric_names_and_cas(net, images):
                        real_dataset=None, is_splits=2)
     assert set(right) == {'generation/fid', 'generation/is', 'generation/is_std',
                           'generation/precision', 'generation/recall', 'generation/cas'}
-    assert 0.0 <= right['generation/precision'] <= 1.0 and 0.0 <= right['generation/recall'] <= 1
+    # precision / recall of the feature net's features of the same uint8 images, by brute force
+    with torch.no_grad():
+        fake_features = net.features(to_feature_net_input(to_uint8_image_batch(fakes)))
+        real_features = net.features(to_feature_net_input(images[100:200]))
+    expected = brute_force_precision_recall(fake_features.double().numpy(),
+                                            real_features.double().numpy(), k=3)
+    assert (right['generation/precision'], right['generation/recall']) == pytest.approx(
+        expected, abs=1e-6)
     assert right['generation/cas'] == 1.0
     assert right['generation/fid'] > 0 and right['generation/is'] >= 1.0
 
@@ -287,10 +292,7 @@ def test_missing_feature_net_checkpoint_names_path_and_command(tmp_path):
 
 
 def test_training_tool_is_cached(net, tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location(
-        'train_feature_net', osp.join(REPO_ROOT, 'tools/analysis_tools/train_feature_net.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('tools/analysis_tools/train_feature_net.py')
     path = tmp_path / 'net.pth'
     save_feature_net(net, str(path), test_accuracy=0.875)
     tool.main(['--out', str(path), '--data-root', str(tmp_path / 'no-data')])

@@ -5,15 +5,14 @@ stage 0 -> stage 1 (the scene-class posterior distilled into the auxiliary head)
 each stage loading the previous one's checkpoint."""
 import glob
 import math
-import os.path as osp
 
 import mmcv
 import pytest
 
-from test_scenes_seg_jobs import STAMPS, TEMPLATES, make_scenes, run
+from metric_oracles import depth_errors, record_test_predictions
+from test_scenes_seg_jobs import make_scenes, run
 
-pytestmark = pytest.mark.skipif(not (osp.isdir(STAMPS) and osp.isdir(TEMPLATES)),
-                                reason='tuxpaint stamps/templates not installed (tools/install.sh)')
+pytestmark = pytest.mark.usefixtures('tuxpaint')  # conftest: required, not skipped
 DEPTH_METRICS = {'d1', 'd2', 'd3', 'abs_rel', 'rmse', 'log10'}
 
 
@@ -23,10 +22,15 @@ def test_scenes_depth_job_trains_and_tests_with_depth_maps(tmp_path, monkeypatch
     runner = run('scenes_depth_unet.py', 'work_dirs/depth', 2,
                  **{'default_hooks.visualization.interval': 1})
     assert math.isfinite(runner.message_hub.get_scalar('train/decode.loss_silog').current())
+    recorder = record_test_predictions(runner)
     metrics = runner.test()
     assert set(metrics) >= DEPTH_METRICS
-    assert 0 <= metrics['d1'] <= metrics['d2'] <= metrics['d3'] <= 1
-    assert metrics['abs_rel'] > 0 and metrics['rmse'] > 0
+    # mmseg's DepthMetric against the errors computed by hand from the test loop's predictions
+    # and the ground truth in the config's evaluation range
+    evaluator = runner.cfg.test_evaluator
+    expected = depth_errors(recorder.samples, evaluator.min_depth_eval, evaluator.max_depth_eval)
+    for name, value in expected.items():
+        assert metrics[name] == pytest.approx(value, rel=1e-4, abs=1e-5), name
     # mmseg's SegVisualizationHook renders the test scene's depth maps: the image over its
     # colour-mapped depth, ground truth beside prediction (every 10th batch in the job; here all).
     drawn = glob.glob('work_dirs/depth/*/vis_data/vis_image/test_*.png')

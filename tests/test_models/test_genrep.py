@@ -261,7 +261,8 @@ def test_generation_eval_hook_adds_scores_and_writes_a_grid(tmp_path):
 
     torch.manual_seed(0)
     net_path = str(tmp_path / 'net.pth')
-    save_feature_net(FashionMNISTFeatureNet(), net_path, 0.0)
+    net = FashionMNISTFeatureNet().eval()
+    save_feature_net(net, net_path, 0.0)
     data = write_fashion_mnist(tmp_path / 'data', num_train=40, num_test=8)
     hook = GenerationEvalHook(
         metric=dict(type='GenerationMetric', feature_net=net_path, is_splits=2,
@@ -280,7 +281,16 @@ def test_generation_eval_hook_adds_scores_and_writes_a_grid(tmp_path):
     hook.after_test_epoch(runner, metrics)
     assert {'generation/fid', 'generation/is', 'generation/cas'} <= set(metrics)
     assert metrics['accuracy/top1'] == 50.0
-    assert 0.0 <= metrics['generation/cas'] <= 1.0
+    # CAS: the feature net's top-1 on the hook's samples (the same seed draws the same ones)
+    from genrep.evaluation.metrics import to_feature_net_input
+    from genrep.evaluation.metrics.generation import to_uint8_image
+    was_training = runner.model.training
+    images, labels = hook.generate(runner.model.eval())
+    runner.model.train(was_training)
+    with torch.no_grad():
+        predicted = net.logits(to_feature_net_input(
+            torch.stack([to_uint8_image(image) for image in images]))).argmax(1)
+    assert metrics['generation/cas'] == pytest.approx((predicted == labels).float().mean().item())
     from PIL import Image
     # cells enlarged to >= 96 px (x3), a 14 px header of class names above the columns
     grid = np.asarray(Image.open(tmp_path / 'samples.png').convert('L'))
@@ -404,7 +414,8 @@ def test_generation_eval_hook_scores_the_same_samples_with_each_metric(tmp_path)
 
     torch.manual_seed(0)
     net_path = str(tmp_path / 'net.pth')
-    save_feature_net(FashionMNISTFeatureNet(), net_path, 0.0)
+    net = FashionMNISTFeatureNet().eval()
+    save_feature_net(net, net_path, 0.0)
     data = write_fashion_mnist(tmp_path / 'data', num_train=40, num_test=8)
     metric = dict(type='GenerationMetric', feature_net=net_path, is_splits=2,
                   real_dataset=dict(type='genrep.FashionMNIST', data_root=str(data)))
@@ -455,16 +466,19 @@ def test_generation_budget_weighs_every_image_alike_across_processes(monkeypatch
     """A budget of 5 over 2 processes of 4 images: rank 0 keeps 3 images, rank 1 keeps 2 (the
     samplers interleave ranks); each local mean is scaled so that DDP's average of the two equals
     the mean over the 5 images."""
+    import genrep.models.distillation as distillation_module  # local_share's budget split
     import genrep.models.genrep as genrep_module
     inputs, samples = indexed_batch(4)
     per_rank = {}
     for rank in (0, 1):
-        monkeypatch.setattr(genrep_module, 'get_dist_info', lambda rank=rank: (rank, 2))
+        for module in (genrep_module, distillation_module):
+            monkeypatch.setattr(module, 'get_dist_info', lambda rank=rank: (rank, 2))
         model = build(2, generation_images=5, vlb_weight=0.0, rep_align=None)
         assert model.num_generated(4) == 3 - rank
         torch.manual_seed(1)
         per_rank[rank] = model.generation_step(inputs, samples).diffusion
-    monkeypatch.setattr(genrep_module, 'get_dist_info', lambda: (0, 1))
+    for module in (genrep_module, distillation_module):
+        monkeypatch.setattr(module, 'get_dist_info', lambda: (0, 1))
     model = build(2, vlb_weight=0.0, rep_align=None)
     means = []
     for n in (3, 2):

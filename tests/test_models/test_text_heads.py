@@ -166,7 +166,11 @@ def test_cls_head_in_image_classifier_loss_and_predict():
     # ObjectNet protocol: the same trained weights scored against another vocabulary.
     model.head.set_text_embeddings(random_embeddings(3, seed=1))
     predictions = model(inputs, mode='predict')
-    assert predictions[0].pred_score.shape == (3, ) and 0 <= predictions[0].pred_label.item() < 3
+    assert predictions[0].pred_score.shape == (3, )
+    # each image's label is the argmax of its scores against the new embeddings
+    rescored = model(inputs, mode='tensor')
+    assert rescored.shape == (4, 3)
+    assert [p.pred_label.item() for p in predictions] == rescored.argmax(1).tolist()
 
 
 def test_cls_head_wants_pooled_features():

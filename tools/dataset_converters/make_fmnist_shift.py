@@ -13,7 +13,8 @@ garment keeps its pixels where it has ink, the photo shows through where Fashion
 was black. The same ``--seed`` gives the same bytes.
 
 Writes ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz`` (split 'test') and
-``shift.json`` (the arguments and each image's angle, scale and background).
+``shift.json`` (the arguments and each image's angle, scale and background) and ``examples.png``
+(the first ``EXAMPLES`` test images, as Fashion-MNIST has them above and shifted below).
 """
 import argparse
 import gzip
@@ -27,10 +28,14 @@ import numpy as np
 from PIL import Image
 
 from genrep.datasets.fashion_mnist import IMAGES_MAGIC, LABELS_MAGIC, read_idx_file
-from genrep.datasets.scenes import TEMPLATES_DIR, background_crop, load_backgrounds
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # the sibling scene_composer
+
+from scene_composer import TEMPLATES_DIR, background_crop, load_backgrounds  # noqa: E402
 
 # The garment's opacity: full from this ink level up, so the antialiased rim blends into the photo.
 FULL_INK = 64.0
+EXAMPLES = 8  # images in examples.png
 
 
 def parse_args(argv=None):
@@ -89,6 +94,18 @@ def write_idx(path: str, array: np.ndarray, magic: int):
         f.write(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
 
 
+def examples_picture(images: np.ndarray, shifted: np.ndarray, count: int = EXAMPLES) -> Image.Image:
+    """The first ``count`` images [N, H, W] in a row above their shifted versions, 2 px apart."""
+    count = min(count, len(images))
+    height, width = images.shape[1:]
+    canvas = np.full((2 * height + 2, count * (width + 2) - 2), 255, dtype=np.uint8)
+    for row, source in enumerate((images, shifted)):
+        for i in range(count):
+            top, left = row * (height + 2), i * (width + 2)
+            canvas[top:top + height, left:left + width] = source[i]
+    return Image.fromarray(canvas)
+
+
 def main(argv=None):
     args = parse_args(argv)
     source = args.source
@@ -109,6 +126,7 @@ def main(argv=None):
     write_idx(osp.join(args.out, 't10k-labels-idx1-ubyte.gz'), labels, LABELS_MAGIC)
     with open(osp.join(args.out, 'shift.json'), 'w') as f:
         json.dump(dict(arguments=vars(args), images=records), f)
+    examples_picture(images, shifted).save(osp.join(args.out, 'examples.png'))
     print(f'{len(shifted)} shifted Fashion-MNIST test images written to {args.out}')
 
 

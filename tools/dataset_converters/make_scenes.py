@@ -4,7 +4,7 @@ the on-disk trees the OpenMMLab datasets read.
     python tools/dataset_converters/make_scenes.py --out data/scenes --seed 0 \\
         [--num-train 400 --num-val 100 --size 128 --max-objects 4 ...]
 
-From one set of scenes (``genrep.datasets.scenes``, one compositing code) it writes
+From one set of scenes (``scene_composer.py`` beside it, one compositing code) it writes
 
 - ``ade/``: closed-set segmentation, mmseg ADE20K layout (``images|annotations/{training,
   validation}``), super-categories as classes 1..N, 0 = unlabelled (``reduce_zero_label=True``),
@@ -38,9 +38,11 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
-from genrep.datasets.scenes import (STAMPS_DIR, TEMPLATES_DIR, PinholeCamera, SceneCanvas, Stamp,
-                                    background_crop, compose, free_layout, ground_layout,
-                                    load_backgrounds, load_stamp_catalogue)
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # the sibling scene_composer
+
+from scene_composer import (STAMPS_DIR, TEMPLATES_DIR, PinholeCamera, SceneCanvas,  # noqa: E402
+                            Stamp, background_crop, compose, free_layout, ground_layout,
+                            load_backgrounds, load_stamp_catalogue)
 
 TREES = ('ade', 'cocostuff', 'coco', 'nyu', 'meta')
 SPLITS = dict(train=dict(code=0, ade='training', cocostuff='train2017'),

@@ -18,6 +18,8 @@ dit_image_size = 8 * dit_sample_size
 dit_vae = dict(pretrained=dit_pretrained, subfolder='vae')
 dit_denoiser = dict(type='DiTDenoiser', pretrained=dit_pretrained, subfolder='transformer')
 dit_feature_channels = [1152, 1152, 1152, 1152]
+dit_backbone = dict(
+    type='genrep.DiffusionBackbone', timestep=0, vae=dit_vae, denoiser=dit_denoiser)
 dit_train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),

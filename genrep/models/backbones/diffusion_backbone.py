@@ -6,6 +6,7 @@ null class as condition, and the activations of four decoder blocks are the mult
 FPN neck aggregates. The denoiser module is kept as ``self.denoiser`` so that the generation branch of
 GenRep can hold a reference to the very same module.
 """
+import os.path as osp
 from typing import Optional, Sequence, Tuple
 
 import torch
@@ -26,8 +27,13 @@ def class_prompt_context(denoiser: dict, class_prompts: dict) -> Tensor:
     if unknown or 'class_names' not in class_prompts or 'pretrained' not in class_prompts:
         raise KeyError(f'DiffusionBackbone: class_prompts needs pretrained and class_names (and '
                        f'optionally template), got {sorted(class_prompts)}')
+    if not osp.isdir(class_prompts['pretrained']):
+        # before the names, which may come from data files (a missing checkpoint comes first)
+        raise FileNotFoundError(f"DiffusionBackbone: class_prompts.pretrained "
+                                f"{class_prompts['pretrained']!r} is not a local directory "
+                                '(a checkpoint folder with text_encoder/ and tokenizer/)')
     names = dataset_class_names(class_prompts['class_names'])
-    if denoiser.get('num_classes') != len(names):
+    if denoiser.get('num_classes') not in (None, len(names)):
         raise ValueError(f'DiffusionBackbone: class_prompts names {len(names)} classes but the '
                          f"denoiser's num_classes is {denoiser.get('num_classes')}")
     extra = {'template': class_prompts['template']} if 'template' in class_prompts else {}
@@ -74,7 +80,9 @@ class DiffusionBackbone(BaseModule):
             class_names=<list, or a registered dataset class such as 'mmseg.ADE20KDataset'>,
             template='a photograph of a {}.')``: the class table starts from the checkpoint's own
             text context of each class name (``encode_class_prompts``), the null class from the
-            empty prompt. ``None``: a randomly initialised table.
+            empty prompt. ``None``: a randomly initialised table. The denoiser's
+            ``num_classes`` may be left ``None``: the names give it (a vocabulary read from
+            files, such as LVIS's training classes).
         init_cfg: mmengine initialisation config.
 
     Input: images [B, C, H, W] normalised to the denoiser's range (usually [-1, 1]), with H and W
@@ -92,7 +100,8 @@ class DiffusionBackbone(BaseModule):
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if class_prompts is not None:
-            denoiser = dict(denoiser, class_context=class_prompt_context(denoiser, class_prompts))
+            context = class_prompt_context(denoiser, class_prompts)
+            denoiser = dict(denoiser, class_context=context, num_classes=context.shape[0] - 1)
         # Built in genrep's scope, whatever the default scope of the enclosing config.
         self.denoiser: DiffusersDenoiser = MODELS.build({'_scope_': 'genrep', **denoiser})
         self.vae = build_first_stage(**vae) if vae is not None else None

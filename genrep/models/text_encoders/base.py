@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from genrep.utils.files import file_sha256
+
 DEFAULT_TEMPLATES = ('a photo of a {}.', )
 # CLIP's seven ImageNet templates chosen by its authors for prompt ensembling (CLIP repository,
 # notebooks/Prompt_Engineering_for_ImageNet.ipynb).
@@ -64,15 +66,11 @@ def resolve_templates(templates: Union[str, Sequence[str]]) -> Tuple[str, ...]:
 _FILE_HASHES: Dict[Tuple[str, int, int], str] = {}
 
 
-def _file_sha256(path: str) -> str:
+def _cached_file_sha256(path: str) -> str:
     stat = os.stat(path)
     memo_key = (osp.realpath(path), stat.st_size, stat.st_mtime_ns)
     if memo_key not in _FILE_HASHES:
-        digest = hashlib.sha256()
-        with open(path, 'rb') as f:
-            for block in iter(lambda: f.read(1 << 22), b''):
-                digest.update(block)
-        _FILE_HASHES[memo_key] = digest.hexdigest()
+        _FILE_HASHES[memo_key] = file_sha256(path)
     return _FILE_HASHES[memo_key]
 
 
@@ -80,7 +78,7 @@ def folder_fingerprint(folder: str) -> Dict[str, str]:
     """{file name: sha256 of its content} of the regular files directly in ``folder`` (about 1 s a
     GB the first time in a process). Names, not paths, so a copied folder keeps its cache."""
     return {
-        name: _file_sha256(osp.join(folder, name))
+        name: _cached_file_sha256(osp.join(folder, name))
         for name in sorted(os.listdir(folder)) if osp.isfile(osp.join(folder, name))
     }
 

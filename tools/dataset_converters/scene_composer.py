@@ -5,8 +5,9 @@ This module holds what every scene tree shares: the stamp catalogue (fine catego
 and English name of each cut-out), the two layouts (free 2-D placement and objects standing on a
 ground plane under a pinhole camera) and :class:`SceneCanvas`, the one compositing code from which
 the image, the instance map (hence every label map and mask) and the depth map are all derived.
-``tools/dataset_converters/make_scenes.py`` writes the trees. The package files are GPL: they are
-read from their installed paths, never copied into the repository.
+``make_scenes.py`` beside it writes the trees (and ``make_fmnist_shift.py`` reads the
+backgrounds); the converters import it as a sibling module, no package code reads it. The package
+files are GPL: they are read from their installed paths, never copied into the repository.
 """
 import glob
 import os.path as osp

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from rich.live import Live
 
 from conftest import REPO_ROOT, load_tool
 from genrep.apis import init_model
@@ -89,8 +90,15 @@ def test_demo_on_odd_sizes_and_modes(task, tmp_path, monkeypatch, capsys):
     logged = []
     monkeypatch.setattr(inferencers_module, 'print_log',
                         lambda message, **kwargs: logged.append(message))
+    # Every toolkit's progress bar is a rich Live display; off a terminal (here: pytest's
+    # captured stdout) the demo's printed lines are the progress and no bar may start (a bar's
+    # last frame ends without a line end and the first printed line runs on from it).
+    bars = []
+    monkeypatch.setattr(Live, 'start', lambda live, refresh=False: bars.append(live))
 
     load_tool('demo/image_demo.py').main(['images', config, str(tmp_path / 'model.pth'), '--out-dir', 'out'])
+
+    assert bars == []
 
     conversion = [line for line in logged if line.startswith('inference input:')]
     assert len(conversion) == 1

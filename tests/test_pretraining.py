@@ -112,6 +112,30 @@ def test_shipped_files_match_their_sha256(digest, name):
         assert hashlib.sha256(f.read()).hexdigest() == digest, path
 
 
+SHIPPED_DENOISER = osp.join(REPO_ROOT, 'checkpoints/fmnist_denoiser')
+MAIN_STAGE1 = osp.join(REPO_ROOT, 'configs/genrep/fmnist_genrep_stage1.py')
+
+
+@pytest.mark.skipif(not osp.isdir(SHIPPED_DENOISER),
+                    reason='the pretraining is unfinished: checkpoints/fmnist_denoiser not shipped')
+def test_shipped_denoiser_is_listed_and_loads_into_the_main_jobs_model():
+    """The shipped EMA weights are listed in SHA256SUMS with their digest, and the main job's
+    model built on them holds them exactly (no weight left at its random initialisation)."""
+    from safetensors.torch import load_file
+    weights = osp.join(SHIPPED_DENOISER, 'diffusion_pytorch_model.safetensors')
+    listed = {name.strip().lstrip('*'): digest for digest, name in shipped_files()}
+    assert listed.get('fmnist_denoiser/diffusion_pytorch_model.safetensors') == \
+        file_sha256(weights)
+    expected = load_file(weights)
+    torch.manual_seed(1)
+    model = init_model(MAIN_STAGE1, cfg_options={'model.perception.backbone.denoiser': dict(
+        _delete_=True, type='UNet2DDenoiser', pretrained=SHIPPED_DENOISER)})
+    built = model.perception.backbone.denoiser.model.state_dict()
+    assert built.keys() == expected.keys()
+    for key, value in expected.items():
+        assert torch.equal(built[key], value), key
+
+
 def test_progress_checkpoint_resumes_the_pretraining_config():
     """The committed progress checkpoint (while the pretraining is unfinished) is a readable
     mmengine checkpoint of this config's model, mid-schedule, with its optimizer and EMA state."""

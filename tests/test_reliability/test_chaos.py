@@ -5,9 +5,10 @@ at the uninterrupted run's weights (max |dW| <= 1e-6; measured: 0).
 - One process (perception, with a persistent data worker; GenRep stage 2): each attempt trains in
   a fresh Python process (this file run as a script; a forked child of pytest can hang in its
   first OpenMP region once the parent has run torch), which dies by SIGKILL at its kill point: a
-  moment drawn in wall time after its imports (the parent's SIGKILL: during start-up, a step or a
-  save), after a drawn iteration, or halfway through writing a drawn checkpoint (the child's
-  os.write kills the process after half the bytes).
+  moment drawn in wall time after its imports, as a fraction of the uninterrupted run's measured
+  time, so that it falls inside the run on a fast machine as on a loaded one (the parent's
+  SIGKILL: during start-up, a step or a save), after a drawn iteration, or halfway through
+  writing a drawn checkpoint (the child's os.write kills the process after half the bytes).
 - Two processes through tools/dist_train.sh (CPU, gloo): the launcher (the script, torchrun) and
   rank 0 are killed as a node failure kills them, after a drawn iteration.
 
@@ -32,14 +33,15 @@ WORKER = {'train_dataloader.num_workers': 1, 'train_dataloader.persistent_worker
 
 
 def kill_plan(seed, kills=3):
-    """``kills`` kill points, drawn with ``seed``: ('time', seconds after the attempt starts),
-    ('iteration', n: after the n-th iteration the attempt trains) or ('write', n: halfway through
-    the n-th checkpoint file the attempt writes)."""
+    """``kills`` kill points, drawn with ``seed``: ('time', f: after the fraction f of the
+    uninterrupted run's time, counted from the attempt's imports), ('iteration', n: after the
+    n-th iteration the attempt trains) or ('write', n: halfway through the n-th checkpoint file
+    the attempt writes)."""
     rng = random.Random(seed)
     plan = []
     for _ in range(kills):
         kind = rng.choice(['time', 'iteration', 'write'])
-        plan.append((kind, round(rng.uniform(3.0, 12.0), 2) if kind == 'time' else
+        plan.append((kind, round(rng.uniform(0.1, 0.6), 2) if kind == 'time' else
                      rng.randint(1, 2)))
     return plan
 
@@ -87,7 +89,8 @@ def attempt(config, data, work_dir, options, kill):
 def in_child(mode, config, data, work_dir, options, kill=None, kill_after=None):
     """Run this file as a script in a fresh Python process: ``mode`` 'whole' trains without
     resuming, 'attempt' is :func:`attempt`. SIGKILL it ``kill_after`` seconds after its imports
-    (the line READY); return its exit code (negative: the signal)."""
+    (the line READY); return its exit code (negative: the signal) and its seconds from READY to
+    its end."""
     here = os.path.dirname(os.path.abspath(__file__))
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=os.pathsep.join(
         [os.path.dirname(here), here, os.environ.get('PYTHONPATH', '')]))
@@ -101,6 +104,7 @@ def in_child(mode, config, data, work_dir, options, kill=None, kill_after=None):
         if time.time() > deadline:
             break
         time.sleep(0.01)  # the imports take seconds: the kill time counts from READY
+    ready = time.time()
     try:
         child.wait(timeout=kill_after if kill_after is not None else 600)
     except subprocess.TimeoutExpired:
@@ -108,7 +112,7 @@ def in_child(mode, config, data, work_dir, options, kill=None, kill_after=None):
         child.wait()
     if child.returncode not in (0, -signal.SIGKILL):
         print(open(log).read()[-6000:])
-    return child.returncode
+    return child.returncode, time.time() - ready
 
 
 @pytest.mark.slow
@@ -117,7 +121,8 @@ def in_child(mode, config, data, work_dir, options, kill=None, kill_after=None):
 def test_sigkill_at_random_moments_then_resume_ends_at_the_uninterrupted_weights(
         tmp_path, config, options, seed):
     data = write_fashion_mnist(tmp_path / 'data', num_train=16, num_test=8)
-    assert in_child('whole', config, data, tmp_path / 'whole', options) == 0
+    code, whole_seconds = in_child('whole', config, data, tmp_path / 'whole', options)
+    assert code == 0
     reference = final_weights(tmp_path / 'whole')
 
     from genrep.engine.checkpoints import read_last_checkpoint, verify_checkpoint
@@ -125,8 +130,8 @@ def test_sigkill_at_random_moments_then_resume_ends_at_the_uninterrupted_weights
     work_dir.mkdir()
     outcomes = []
     for kill in kill_plan(seed):
-        code = in_child('attempt', config, data, work_dir, options, kill,
-                        kill_after=kill[1] if kill[0] == 'time' else None)
+        code, _ = in_child('attempt', config, data, work_dir, options, kill,
+                           kill_after=kill[1] * whole_seconds if kill[0] == 'time' else None)
         assert code in (0, -signal.SIGKILL), (kill, code)
         if code == 0:  # the run reached its end before this kill point
             break
@@ -136,10 +141,10 @@ def test_sigkill_at_random_moments_then_resume_ends_at_the_uninterrupted_weights
         outcomes.append((kill, last and os.path.basename(last),
                          sorted(p.name for p in work_dir.glob('.*.partial'))))
     assert len(outcomes) >= 2, outcomes
-    assert in_child('attempt', config, data, work_dir, options) == 0
+    assert in_child('attempt', config, data, work_dir, options)[0] == 0
     drift = max_abs_diff(final_weights(work_dir), reference)
-    print(f'{config}: kills (point, last_checkpoint, partial files) {outcomes}; '
-          f'max |dW| {drift}')
+    print(f'{config}: uninterrupted run {whole_seconds:.1f} s; kills (point, last_checkpoint, '
+          f'partial files) {outcomes}; max |dW| {drift}')
     assert drift <= 1e-6, outcomes
 
 

@@ -71,8 +71,8 @@ def test_pretraining_config_keeps_a_weight_ema():
 @pytest.mark.slow
 def test_pretraining_resumes_exactly_with_its_ema(tmp_path):
     """A pretraining run resumed inside its second epoch from a checkpoint outside its work dir
-    (what `make pretrain-continue` does with the committed progress file) ends at the
-    uninterrupted run's weights and EMA weights."""
+    (how the shipped pretraining was continued across sessions from a committed checkpoint)
+    ends at the uninterrupted run's weights and EMA weights."""
     import shutil
 
     from data_fixtures import write_fashion_mnist
@@ -116,8 +116,6 @@ SHIPPED_DENOISER = osp.join(REPO_ROOT, 'checkpoints/fmnist_denoiser')
 MAIN_STAGE1 = osp.join(REPO_ROOT, 'configs/genrep/fmnist_genrep_stage1.py')
 
 
-@pytest.mark.skipif(not osp.isdir(SHIPPED_DENOISER),
-                    reason='the pretraining is unfinished: checkpoints/fmnist_denoiser not shipped')
 def test_shipped_denoiser_is_listed_and_loads_into_the_main_jobs_model():
     """The shipped EMA weights are listed in SHA256SUMS with their digest, and the main job's
     model built on them holds them exactly (no weight left at its random initialisation)."""
@@ -134,21 +132,3 @@ def test_shipped_denoiser_is_listed_and_loads_into_the_main_jobs_model():
     assert built.keys() == expected.keys()
     for key, value in expected.items():
         assert torch.equal(built[key], value), key
-
-
-def test_progress_checkpoint_resumes_the_pretraining_config():
-    """The committed progress checkpoint (while the pretraining is unfinished) is a readable
-    mmengine checkpoint of this config's model, mid-schedule, with its optimizer and EMA state."""
-    path = osp.join(REPO_ROOT, 'checkpoints/fmnist_genrep_pretrain_progress.pth')
-    if not osp.isfile(path):
-        pytest.skip('the pretraining is finished: no progress checkpoint is shipped')
-    from mmengine.config import Config
-
-    from genrep.engine import verify_checkpoint
-    verify_checkpoint(path)
-    checkpoint = torch.load(path, map_location='cpu', weights_only=False)
-    cfg = Config.fromfile(PRETRAIN)
-    assert {'optimizer', 'ema_state_dict', 'param_schedulers'} <= checkpoint.keys()
-    assert 0 < checkpoint['meta']['iter'] < cfg.train_cfg.max_epochs * 469
-    model = init_model(PRETRAIN)
-    model.load_state_dict(checkpoint['state_dict'], strict=True)

@@ -20,16 +20,16 @@ genrep_chain = $(PYTHON) tools/train.py $(1)0.py --work-dir work_dirs/$(2)0 --re
 install:
 	PYTHON=$(PYTHON) bash tools/install.sh
 
-# GenRep on the embedded data: the feature net of FID/CAS (cached), generative pretraining
-# (stage 0), perception with generative distillation (stage 1, validated with top-1 and ECE), joint
-# training with gradient alignment (stage 2), then the test of stage 2: top-1, ECE and its
-# reliability diagram, FID, IS and CAS of class-conditional samples and their grid.
+# GenRep on the embedded data, from the shipped pretrained denoiser (checkpoints/fmnist_denoiser,
+# `make pretrain`): the feature net of FID/CAS (cached), perception with generative distillation
+# (stage 1, validated with top-1 and ECE), joint training with gradient alignment (stage 2), then
+# the test of stage 2: top-1, ECE and its reliability diagram, FID, IS and CAS of class-conditional
+# samples and their grid.
 GENREP = configs/genrep/fmnist_genrep_stage
 # Each stage resumes its own work dir: a run that was stopped goes on where it stopped, a finished one
 # is kept (delete work_dirs/ to train again from scratch).
 main: install
 	$(PYTHON) tools/analysis_tools/train_feature_net.py
-	$(PYTHON) tools/train.py $(GENREP)0.py --work-dir work_dirs/fmnist_genrep_stage0 --resume
 	$(PYTHON) tools/train.py $(GENREP)1.py --work-dir work_dirs/fmnist_genrep_stage1 --resume
 	$(PYTHON) tools/train.py $(GENREP)2.py --work-dir work_dirs/fmnist_genrep_stage2 --resume
 	$(PYTHON) tools/test.py $(GENREP)2.py work_dirs/fmnist_genrep_stage2/epoch_1.pth \
@@ -53,13 +53,11 @@ perception: install
 	$(PYTHON) tools/test.py $(PERCEPTION) $(call last_ckpt,work_dirs/fmnist_unet_cls) \
 		--work-dir work_dirs/fmnist_unet_cls/test
 
-# Distillation with few labels: the main job's stage 1 on 5,000 labelled images for 10 epochs, with
-# the main job's teacher, with that teacher frozen at the stage-0 weights (and L_gen_distil at weight
-# 0.5), and without L_gen_distil (seed 0; the README's table has three seeds). From the main job's
-# stage 0 (trained here if absent).
+# Distillation with few labels: the main job's stage 1 (from the shipped denoiser, its teacher
+# frozen there) on 5,000 labelled images for 10 epochs, with L_gen_distil at weight 1 and 0.5, and
+# without it (seed 0).
 FEW = configs/genrep/fmnist_genrep_stage1_5k
 few-labels: install
-	$(PYTHON) tools/train.py $(GENREP)0.py --work-dir work_dirs/fmnist_genrep_stage0 --resume
 	$(PYTHON) tools/train.py $(FEW).py --work-dir work_dirs/fmnist_genrep_stage1_5k --resume
 	$(PYTHON) tools/train.py $(FEW)_frozen_teacher.py \
 		--work-dir work_dirs/fmnist_genrep_stage1_5k_frozen_teacher --resume

@@ -15,7 +15,7 @@ genrep_chain = $(PYTHON) tools/train.py $(1)0.py --work-dir work_dirs/$(2)0 --re
 			--work-dir $$dir/test || exit 1; \
 	done
 
-.PHONY: install main pretrain perception few-labels ood scenes scenes-data seg seg-genrep ovseg ovdet depth depth-genrep suite test test-slow paper-smoke
+.PHONY: install main pretrain perception compare few-labels ood scenes scenes-data seg seg-genrep ovseg ovdet depth depth-genrep suite test test-slow paper-smoke
 
 install:
 	PYTHON=$(PYTHON) bash tools/install.sh
@@ -63,6 +63,15 @@ few-labels: install
 		--work-dir work_dirs/fmnist_genrep_stage1_5k_frozen_teacher --resume
 	$(PYTHON) tools/train.py $(FEW)_nodistil.py \
 		--work-dir work_dirs/fmnist_genrep_stage1_5k_nodistil --resume
+
+# The fair comparison (issue 26): perception-only from scratch (`make perception`), perception-only
+# from the shipped denoiser, and GenRep stages 1-2 from it, seeds 0, 1, 2, each tested on
+# Fashion-MNIST (top-1, ECE, confidence gap) and Fashion-MNIST-Shift (top-1), with its training wall
+# time; LABELS=5000 for the few-label version (tools/analysis_tools/fair_comparison.py).
+compare: install
+	test -d data/fmnist_shift || $(PYTHON) tools/dataset_converters/make_fmnist_shift.py \
+		--out data/fmnist_shift --seed 0
+	$(PYTHON) tools/analysis_tools/fair_comparison.py --labels $(or $(LABELS),60000)
 
 # The out-of-distribution check of the ObjectNet protocol on embedded data: `make perception`'s
 # model and recipe with the class-name text-embedding head (MiniLM), tested on the Fashion-MNIST

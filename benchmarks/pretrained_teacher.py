@@ -13,7 +13,7 @@ the main job's model) into the main job's stage-1 model and prints, on the test 
   images, as many as samples, against the same 2,000.
 
     python benchmarks/pretrained_teacher.py [--denoiser checkpoints/fmnist_denoiser]
-        [--checkpoint CKPT] [--num-images 1000] [--budgets main 20 100 500] [--per-class 100]
+        [--checkpoint CKPT] [--num-images 1000] [--budgets main 20 100 500 T,m,k] [--per-class 100]
         [--out work_dirs/benchmarks/pretrained_teacher.json]
 """
 import argparse
@@ -41,11 +41,15 @@ FORWARD_BUDGETS = {20: (50, 10, 2), 100: (250, 50, 2), 500: (1000, 0, 2)}
 
 
 def posterior_options(budget: str) -> dict:
-    """``--cfg-options`` of the teacher at ``budget``: 'main' (the config's own) or a count of
-    evaluations per class of :data:`FORWARD_BUDGETS`."""
+    """``--cfg-options`` of the teacher at ``budget``: 'main' (the config's own), a count of
+    evaluations per class of :data:`FORWARD_BUDGETS`, or 'T,m,k' (the forward-noised reading's
+    kept steps: a T-step schedule, the first m skipped, every k-th kept)."""
     if budget == 'main':
         return {}
-    steps, burn_in, thinning = FORWARD_BUDGETS[int(budget)]
+    if ',' in budget:
+        steps, burn_in, thinning = (int(v) for v in budget.split(','))
+    else:
+        steps, burn_in, thinning = FORWARD_BUDGETS[int(budget)]
     return {'model.posterior': dict(
         type='ReverseChainPosterior',
         schedule=dict(type='DiffusionSchedule', scheduler=SCHEDULER,

@@ -18,20 +18,15 @@ The models are the main job's, built from the real configs (``--perception-confi
               forward, one generation forward and the two task gradients, the least a joint step
               with both losses on the whole batch costs
 
-and the cost levers of issue 13, each the config's model with options changed:
+and the generation budget:
 
-  stage1_forward   the teacher read as forward-noised components with the geometric mean
-                   (``components='forward', combine='geometric'``): one denoiser call per kept
-                   step instead of the whole chain (2 instead of 6 at the main job's chain), all
-                   kept steps in one call (``step_batch=None``)
-  stage2_forward   stage 2 with that teacher
-  stage2_budget    stage 2 with that teacher and the generation loss on the first
-                   ``--generation-images`` images of the batch (``generation_images``)
-  stage1_mid       the best 6-evaluation teacher measured on the main job's denoiser: the
-                   estimator's default reading (forward-noised components at equal weight,
-                   antithetic pairs) at 6 kept steps of a 20-step chain from pure noise at its
-                   middle to low end (m = 8, k = 2), in one call (README's teacher table)
-  stage2_mid       stage 2 with that teacher
+  stage2_budget    stage 2 with the generation loss on the first ``--generation-images`` images
+                   of the batch (``generation_images``)
+
+The stage configs' teacher reads the semantic copy (``teacher_weights='semantic'``) and, in stage 1,
+runs on one iteration in N (``TeacherIntervalHook``): a variant's teacher share is printed for a
+distilled step and averaged over its config's interval; its semantic-pass share leaves the
+teacher's passes out.
 
 Variants are timed in interleaved rounds (A, B, C, ..., A, B, C, ...) on the same batch, so that a
 drift of the machine's speed hits all of them alike; each variant's median step time and its spread
@@ -99,24 +94,18 @@ def variants(args, device):
     perception, perception_wrapper = build(args.perception_config, device)
     generation, generation_wrapper = build(args.generation_config, device)
     stage1, stage1_wrapper = build(args.stage1_config, device)
-    noteacher, noteacher_wrapper = build(args.stage1_config, device, posterior=None)
+    noteacher, noteacher_wrapper = build(args.stage1_config, device, posterior=None,
+                                         teacher_weights='unified')
     stage2, stage2_wrapper = build(args.stage2_config, device)
     floor, floor_wrapper = build(args.stage2_config, device, posterior=None, semantic_noise=None,
-                                 rep_align=None)
-    forward = dict(posterior=dict(components='forward', combine='geometric', step_batch=None))
-    stage1_forward, stage1_forward_wrapper = build(args.stage1_config, device, **forward)
-    stage2_forward, stage2_forward_wrapper = build(args.stage2_config, device, **forward)
-    budget, budget_wrapper = build(args.stage2_config, device, **forward,
+                                 rep_align=None, teacher_weights='unified')
+    budget, budget_wrapper = build(args.stage2_config, device,
                                    generation_images=args.generation_images)
-    mid = dict(posterior=dict(components='forward', combine='uniform', antithetic=True,
-                              strength=1.0, burn_in=8, thinning=2, step_batch=None))
-    stage1_mid, stage1_mid_wrapper = build(args.stage1_config, device, **mid)
-    stage2_mid, stage2_mid_wrapper = build(args.stage2_config, device, **mid)
     summed_model, _ = build(args.stage2_config, device)
     summed_wrapper = OPTIM_WRAPPERS.build(
         dict(plain, optimizer=torch.optim.AdamW(summed_model.parameters(), lr=1e-4)))
-    # The semantic EMA copy starts as the unified denoiser, as SemanticEMAHook sets it.
-    for model in (stage2, summed_model, stage2_forward, budget, stage2_mid):
+    # The semantic copy starts as the unified denoiser, as SemanticEMAHook sets it.
+    for model in (stage1, stage2, summed_model, budget):
         model.semantic_denoiser.load_state_dict(model.denoiser.state_dict())
     return dict(
         perception=(perception, perception_wrapper),
@@ -126,11 +115,16 @@ def variants(args, device):
         summed=(SummedLosses(summed_model), summed_wrapper),
         stage2=(stage2, stage2_wrapper),
         stage2_floor=(floor, floor_wrapper),
-        stage1_forward=(stage1_forward, stage1_forward_wrapper),
-        stage2_forward=(stage2_forward, stage2_forward_wrapper),
-        stage2_budget=(budget, budget_wrapper),
-        stage1_mid=(stage1_mid, stage1_mid_wrapper),
-        stage2_mid=(stage2_mid, stage2_mid_wrapper))
+        stage2_budget=(budget, budget_wrapper))
+
+
+def teacher_interval(config: str) -> int:
+    """One iteration in how many runs the config's teacher (its ``TeacherIntervalHook``; 1
+    without one)."""
+    for hook in Config.fromfile(config).get('custom_hooks', []):
+        if hook['type'] in ('TeacherIntervalHook', 'genrep.TeacherIntervalHook'):
+            return hook['interval']
+    return 1
 
 
 class PassTimer:
@@ -224,6 +218,8 @@ def main():
             semantic = timers[name].take() if name in timers else 0.0
             if name in teacher_timers:
                 teacher = teacher_timers[name].take()
+            if getattr(model, 'teacher_weights', 'unified') == 'semantic':
+                semantic = max(semantic - teacher, 0.0)  # the teacher's passes are its own
             if round_index >= 2:  # warm-up rounds
                 times[name].append(seconds)
                 shares[name].append(teacher / seconds)
@@ -235,14 +231,28 @@ def main():
     base = statistics.median(times['perception']) if 'perception' in times else None
     floor = (base + statistics.median(times['generation'])
              if base and 'generation' in times else None)
+    intervals = dict(stage1=teacher_interval(args.stage1_config))
+    for name in times:
+        if name.startswith('stage2') or name == 'summed':
+            intervals[name] = teacher_interval(args.stage2_config)
     for name, values in times.items():
         median = statistics.median(values)
         q1, q3 = quartiles(values)
         ratio = f'x{median / base:5.2f} vs perception' if base else ''
+        interval = intervals.get(name, 1)
+        share = statistics.median(shares[name])
+        # averaged over the interval: one distilled step, interval - 1 steps without the teacher
+        averaged = share / (interval * (1 - share) + share) if share else 0.0
         if floor and name.startswith('stage2'):
+            amortised = median * (1 - share) + median * share / interval
             ratio += f'  x{median / floor:5.2f} vs floor'
+            if interval > 1:
+                ratio += f' (x{amortised / floor:5.2f} over the interval)'
+        teacher = f'teacher {share:4.0%}'
+        if interval > 1 and share:
+            teacher += f' ({averaged:4.1%} over 1 step in {interval})'
         print(f'{name:>17}: median {median * 1e3:8.1f} ms/step  IQR [{q1 * 1e3:7.1f}, '
-              f'{q3 * 1e3:7.1f}]  {ratio}  teacher {statistics.median(shares[name]):4.0%}'
+              f'{q3 * 1e3:7.1f}]  {ratio}  {teacher}'
               f'  semantic passes {statistics.median(semantic_shares[name]):4.0%}')
     if floor:
         print(f'floor (perception + generation): {floor * 1e3:.1f} ms/step')

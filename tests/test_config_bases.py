@@ -42,7 +42,8 @@ RUNNER_KEYS = frozenset({
 # Configs written after the reference as variants of one it holds: (that config, {dotted key:
 # value}); the variant must resolve to that config's reference with these keys set.
 DERIVED = {
-    'fmnist_genrep_stage1_5k_nodistil.py': ('fmnist_genrep_stage1_5k.py', {'model.posterior': None}),
+    'fmnist_genrep_stage1_5k_nodistil.py': ('fmnist_genrep_stage1_5k.py', {
+        'model.posterior': None, 'model.teacher_weights': 'unified', 'custom_hooks': []}),
 }
 
 

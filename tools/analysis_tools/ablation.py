@@ -10,7 +10,7 @@ Each row switches GenRep's three components on or off:
      5            x                           x                            x
 
 and trains stage 1 (perception, with L_gen_distil when the row has it) and stage 2 (joint) from the
-same stage-0 checkpoint, then tests stage 2: top-1, ECE, FID (and IS, CAS) per row. Off means:
+same pretrained denoiser, then tests stage 2: top-1, ECE, FID (and IS, CAS) per row. Off means:
 distillation ``model.posterior=None``; semantic-driven generation ``model.semantic_noise=None`` and
 ``model.rep_align=None`` (plain diffusion loss); gradient alignment ``damping_power=0`` (alpha = 1,
 the step is w_p grad_p + w_g grad_g: the same task weights, no projection damping). Rows share
@@ -47,8 +47,9 @@ ROWS = {
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Table 8 of GenRep on the embedded data')
     parser.add_argument('--rows', type=int, nargs='+', default=sorted(ROWS), choices=sorted(ROWS))
-    parser.add_argument('--stage0', default='work_dirs/fmnist_genrep_stage0/epoch_1.pth',
-                        help='the generative pretraining checkpoint every row starts from')
+    parser.add_argument('--stage0', default=None,
+                        help='a generative pretraining checkpoint every row starts from (default: '
+                        'the shipped pretrained denoiser that the stage-1 config reads)')
     parser.add_argument('--stage1-iters', type=int, default=125)
     parser.add_argument('--stage2-iters', type=int, default=40)
     parser.add_argument('--samples-per-class', type=int, default=30,
@@ -103,10 +104,11 @@ def stage1(args, distil):
     checkpoint = osp.join(work_dir, 'epoch_1.pth')
     test_dir = osp.join(work_dir, 'test')
     if args.force or test_scores(test_dir) is None:
-        options = [f'load_from={args.stage0}', *budget(args, args.stage1_iters),
-                   *args.cfg_options]
+        options = [*([f'load_from={args.stage0}'] if args.stage0 else []),
+                   *budget(args, args.stage1_iters), *args.cfg_options]
         if not distil:
-            options.append('model.posterior=None')
+            options += ['model.posterior=None', 'model.teacher_weights=unified',
+                        'custom_hooks=[]']
         run('train.py', args.stage1_config, '--work-dir', work_dir, '--overwrite', '--cfg-options',
             *options)
         run('test.py', args.stage1_config, checkpoint, '--work-dir', test_dir,
@@ -121,7 +123,7 @@ def stage2(args, row, stage1_checkpoint):
     if args.force or test_scores(test_dir) is None:
         model = []
         if not distil:
-            model.append('model.posterior=None')
+            model += ['model.posterior=None', 'model.teacher_weights=unified']
         if not semantic:
             model += ['model.semantic_noise=None', 'model.rep_align=None']
         if not align:

@@ -2,7 +2,8 @@
 _base_ = ['../../../configs/genrep/fmnist_genrep_stage1.py', './tiny_unet.py']
 model = dict(
     perception=dict(
-        backbone=dict(denoiser=dict(config={{_base_.tiny_unet}})),
+        backbone=dict(denoiser=dict(
+            _delete_=True, type='UNet2DDenoiser', config={{_base_.tiny_unet}})),
         head=dict(in_channels=32),
     ),
     posterior=dict(schedule=dict(num_inference_steps=4), strength=1.0, burn_in=1, thinning=1),

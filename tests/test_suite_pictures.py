@@ -21,7 +21,7 @@ def test_a_tiny_picture_is_enlarged_pixel_for_pixel(suite, tmp_path):
     pixels = np.random.default_rng(0).integers(0, 256, (28, 20), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / 'tiny.png')
     size = suite.save_picture(str(tmp_path / 'tiny.png'), str(tmp_path / 'out' / 'big.png'))
-    factor = -(-suite.PICTURE_MIN_SIDE // 28)  # 10: the smallest whole factor reaching 256
+    factor = -(-suite.PICTURE_MIN_SIDE // 28)  # the smallest whole factor reaching it
     assert size == (20 * factor, 28 * factor)
     big = np.asarray(Image.open(tmp_path / 'out' / 'big.png'))
     assert big.shape == (28 * factor, 20 * factor, 3)

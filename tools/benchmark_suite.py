@@ -54,7 +54,7 @@ METAFILE_DIR = osp.join('configs', 'genrep', 'metafiles')
 CODE_DIRS = [osp.join(REPO_ROOT, 'genrep'), osp.join(REPO_ROOT, 'tools')]
 PICTURE_BYTES = 200_000  # each committed picture stays under this size
 PICTURE_MAX_SIDE = 1024
-PICTURE_MIN_SIDE = 256
+PICTURE_MIN_SIDE = 512  # a 128-px scene drawn 4x: its labels readable
 # The README's picture: these jobs' pictures side by side, at one height (those that exist).
 OVERVIEW = ('main_samples', 'seg_overlay', 'ovdet_boxes', 'depth_map')
 OVERVIEW_HEIGHT = 256

@@ -15,5 +15,5 @@ param_scheduler = [_base_.scenes_warmup, dict(_base_.scenes_cosine_decay, end=ma
 train_cfg = dict(max_iters=max_iters, val_begin=1, val_interval=max_iters)
 default_hooks = dict(
     checkpoint=dict(interval=max_iters),
-    visualization=dict(draw=True))
+    visualization=dict(draw=True, score_thr=0.1))
 load_from = 'work_dirs/scenes_ovdet_genrep_stage0/iter_400.pth'

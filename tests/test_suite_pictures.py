@@ -57,7 +57,7 @@ def test_the_suite_writes_a_jobs_pictures_and_names_a_missing_one(suite, tmp_pat
     monkeypatch.chdir(tmp_path)
     script = ('import json, os; from PIL import Image; '
               'os.makedirs("work_dirs/j/test/t/vis", exist_ok=True); '
-              'Image.new("RGB", (300, 200), (0, 128, 255)).save("work_dirs/j/test/t/vis/x.png"); '
+              'Image.new("RGB", (600, 400), (0, 128, 255)).save("work_dirs/j/test/t/vis/x.png"); '
               'json.dump({"accuracy/top1": 50.0}, open("work_dirs/j/test/t/t.json", "w"))')
     jobs = dict(j=dict(family='tiny', task='Image Classification', dataset='Fashion-MNIST',
                        config=osp.join(REPO_ROOT, 'tests', 'data', 'configs', 'fmnist_tiny.py'),
@@ -70,7 +70,7 @@ def test_the_suite_writes_a_jobs_pictures_and_names_a_missing_one(suite, tmp_pat
             '--pictures-dir', 'pics']
     assert suite.main(argv) == 0
     written = np.asarray(Image.open(tmp_path / 'pics' / 'j_overlay.png'))
-    assert written.shape == (200, 300, 3) and (written == (0, 128, 255)).all()
+    assert written.shape == (400, 600, 3) and (written == (0, 128, 255)).all()
     assert not (tmp_path / 'pics' / 'j_missing.png').exists()
     printed = capsys.readouterr().out
     assert 'picture j_missing: nothing matches work_dirs/j/nowhere/*.png' in printed

@@ -46,22 +46,28 @@ class SemanticEMAHook(Hook):
     Args:
         momentum: m (paper: 0.999).
         interval: update every ``interval`` iterations.
+        carry_over: a copy filled by an earlier stage is kept as this stage's start instead of
+            being refilled (stage 1's frozen pretrained teacher becomes the start of stage 2's
+            EMA); a copy never filled is filled as always.
     """
     priority = 'NORMAL'
 
-    def __init__(self, momentum: float = 0.999, interval: int = 1):
+    def __init__(self, momentum: float = 0.999, interval: int = 1, carry_over: bool = False):
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f'SemanticEMAHook: momentum must be in [0, 1], got {momentum}')
         self.momentum = momentum
         self.interval = interval
+        self.carry_over = carry_over
 
     def before_train(self, runner) -> None:
         model = genrep_model(runner, 'semantic_denoiser')
         filled_by = int(model.semantic_stage)
-        if not bool(model.semantic_initialized) or filled_by not in (-1, model.stage):
-            model.semantic_denoiser.load_state_dict(model.denoiser.state_dict())
-            model.semantic_initialized.fill_(True)
-            model.semantic_stage.fill_(model.stage)
+        initialized = bool(model.semantic_initialized)
+        if not initialized or filled_by not in (-1, model.stage):
+            if not (initialized and self.carry_over):
+                model.semantic_denoiser.load_state_dict(model.denoiser.state_dict())
+                model.semantic_initialized.fill_(True)
+            model.semantic_stage.fill_(model.stage)  # a resumed run of this stage keeps it
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs: Optional[dict] = None) -> None:

@@ -20,12 +20,13 @@ def test_use_teacher_cost_hook_only_for_a_genrep_teacher(monkeypatch):
     logged = []
     monkeypatch.setattr(runner_utils, 'print_log', lambda message, **_: logged.append(message))
     cfg = Config.fromfile(STAGE1)
+    before = [h['type'] for h in cfg.custom_hooks]
     use_teacher_cost_hook(cfg)
-    assert [h['type'] for h in cfg.custom_hooks] == ['genrep.TeacherCostHook']
+    assert [h['type'] for h in cfg.custom_hooks] == before + ['genrep.TeacherCostHook']
     # the rewrite is logged, once: the second call changes nothing and says nothing
     assert len(logged) == 1 and logged[0].startswith('tools/train.py sets custom_hooks = [')
     use_teacher_cost_hook(cfg)  # once
-    assert len(cfg.custom_hooks) == 1 and len(logged) == 1
+    assert len(cfg.custom_hooks) == len(before) + 1 and len(logged) == 1
     plain = Config.fromfile(osp.join(REPO_ROOT, 'tests/data/configs/fmnist_tiny.py'))
     use_teacher_cost_hook(plain)
     assert not plain.get('custom_hooks') and len(logged) == 1

@@ -571,3 +571,37 @@ def test_a_new_stage_refills_the_semantic_copy_of_the_stage_before():
                                stage2.semantic_denoiser.model.conv_in.weight)
     assert not torch.allclose(resumed.semantic_denoiser.model.conv_in.weight,
                               resumed.denoiser.model.conv_in.weight)
+
+
+def test_carry_over_keeps_the_copy_of_the_stage_before_as_the_ema_start():
+    """SemanticEMAHook(carry_over=True): a new stage 2 loaded from a stage-1 checkpoint keeps that
+    stage's frozen teacher as the start of its EMA (not the unified denoiser stage 1 trained), and
+    records stage 2, so that a resumed stage 2 keeps its own copy; a copy never filled is filled."""
+
+    class Runner:
+        pass
+
+    stage1 = build(1, teacher_weights='semantic')
+    runner = Runner()
+    runner.model, runner.iter = stage1, 0
+    SemanticEMAHook(momentum=1.0).before_train(runner)
+    teacher = stage1.semantic_denoiser.model.conv_in.weight.clone()
+    with torch.no_grad():
+        stage1.denoiser.model.conv_in.weight.add_(1.0)  # stage 1 trains; its teacher stays
+
+    stage2 = build(2)
+    stage2.load_state_dict(stage1.state_dict(), strict=False)  # load_from
+    runner.model = stage2
+    SemanticEMAHook(momentum=0.999, carry_over=True).before_train(runner)
+    torch.testing.assert_close(stage2.semantic_denoiser.model.conv_in.weight, teacher)
+    assert not torch.allclose(stage2.semantic_denoiser.model.conv_in.weight,
+                              stage2.denoiser.model.conv_in.weight)
+    assert int(stage2.semantic_stage) == 2 and bool(stage2.semantic_initialized)
+
+    fresh = build(2)  # nothing loaded: the copy is filled from the unified denoiser
+    with torch.no_grad():
+        fresh.semantic_denoiser.model.conv_in.weight.add_(1.0)
+    runner.model = fresh
+    SemanticEMAHook(momentum=0.999, carry_over=True).before_train(runner)
+    torch.testing.assert_close(fresh.semantic_denoiser.model.conv_in.weight,
+                               fresh.denoiser.model.conv_in.weight)

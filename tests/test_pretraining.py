@@ -132,3 +132,44 @@ def test_shipped_denoiser_is_listed_and_loads_into_the_main_jobs_model():
     assert built.keys() == expected.keys()
     for key, value in expected.items():
         assert torch.equal(built[key], value), key
+
+
+# The model zoo's trained weights (docs/model_zoo.md): the main job's stage 2, exported without its
+# semantic EMA copy, and the perception-only baseline from the shipped denoiser, seed 0 each, with
+# their measured test top-1 (the fresh-clone run and the fair comparison, docs/results.md).
+ZOO = [
+    ('configs/genrep/fmnist_genrep_stage2.py', 'fmnist_genrep/fmnist_genrep_stage2.safetensors',
+     90.68),
+    ('configs/genrep/fmnist_unet_cls_pretrained.py',
+     'fmnist_unet_cls_pretrained/fmnist_unet_cls_pretrained.safetensors', None),
+]
+
+
+@pytest.mark.parametrize('config,name,measured', ZOO)
+def test_zoo_weights_are_listed_and_classify_the_test_images(config, name, measured):
+    """Each zoo file is listed with its sha256, loads into its config's model with its class names
+    (init_model, as the demos do), and classifies the first 1,000 test images as its run did: at
+    least 88% (the measured top-1 of its 10,000, when given, within 3 points)."""
+    from conftest import require_debian_data
+    path = osp.join(REPO_ROOT, 'checkpoints', name)
+    listed = {line_name.strip().lstrip('*'): digest for digest, line_name in shipped_files()}
+    assert listed.get(name) == file_sha256(path)
+    model = init_model(osp.join(REPO_ROOT, config), path)
+    assert len(model.dataset_meta['classes']) == 10 and 'Ankle boot' in model.dataset_meta['classes']
+    dataset_cfg = model.cfg.test_dataloader.dataset
+    require_debian_data(dataset_cfg.data_root)
+    from mmengine.registry import DATASETS, DefaultScope
+    with DefaultScope.overwrite_default_scope(model.cfg.get('default_scope')):
+        dataset = DATASETS.build(dict(dataset_cfg, indices=1000))
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, 1000, 250):
+            items = [dataset[i] for i in range(start, start + 250)]
+            batch = dict(inputs=[item['inputs'] for item in items],
+                         data_samples=[item['data_samples'] for item in items])
+            for sample in model.test_step(batch):
+                correct += int(sample.pred_label.item() == sample.gt_label.item())
+    top1 = correct / 10
+    assert top1 >= 88.0, top1
+    if measured is not None:
+        assert abs(top1 - measured) <= 3.0, (top1, measured)

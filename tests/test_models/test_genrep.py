@@ -537,20 +537,29 @@ def test_teacher_weights_are_checked(kwargs, message):
         build(1, **kwargs)
 
 
-def test_a_new_stage_refills_the_semantic_copy_of_the_stage_before():
-    """A stage-1 checkpoint whose semantic copy was its frozen teacher: a new stage 2 loaded from
-    it starts its EMA from the unified denoiser, a resumed stage 2 keeps its own copy."""
+class _Runner:
+    """What SemanticEMAHook reads of a Runner."""
 
-    class Runner:
-        pass
+    def __init__(self, model):
+        self.model, self.iter = model, 0
 
+
+def trained_stage1_with_frozen_teacher():
+    """A stage-1 model whose semantic copy is its frozen teacher (filled by the hook at momentum
+    1), after "training" moved its unified denoiser away from it; and a runner holding it."""
     stage1 = build(1, teacher_weights='semantic')
-    runner = Runner()
-    runner.model, runner.iter = stage1, 0
+    runner = _Runner(stage1)
     SemanticEMAHook(momentum=1.0).before_train(runner)
     assert int(stage1.semantic_stage) == 1
     with torch.no_grad():
         stage1.denoiser.model.conv_in.weight.add_(1.0)  # stage 1 trains; its teacher stays
+    return stage1, runner
+
+
+def test_a_new_stage_refills_the_semantic_copy_of_the_stage_before():
+    """A stage-1 checkpoint whose semantic copy was its frozen teacher: a new stage 2 loaded from
+    it starts its EMA from the unified denoiser, a resumed stage 2 keeps its own copy."""
+    stage1, runner = trained_stage1_with_frozen_teacher()
     checkpoint = stage1.state_dict()
 
     stage2 = build(2)
@@ -577,17 +586,8 @@ def test_carry_over_keeps_the_copy_of_the_stage_before_as_the_ema_start():
     """SemanticEMAHook(carry_over=True): a new stage 2 loaded from a stage-1 checkpoint keeps that
     stage's frozen teacher as the start of its EMA (not the unified denoiser stage 1 trained), and
     records stage 2, so that a resumed stage 2 keeps its own copy; a copy never filled is filled."""
-
-    class Runner:
-        pass
-
-    stage1 = build(1, teacher_weights='semantic')
-    runner = Runner()
-    runner.model, runner.iter = stage1, 0
-    SemanticEMAHook(momentum=1.0).before_train(runner)
+    stage1, runner = trained_stage1_with_frozen_teacher()
     teacher = stage1.semantic_denoiser.model.conv_in.weight.clone()
-    with torch.no_grad():
-        stage1.denoiser.model.conv_in.weight.add_(1.0)  # stage 1 trains; its teacher stays
 
     stage2 = build(2)
     stage2.load_state_dict(stage1.state_dict(), strict=False)  # load_from

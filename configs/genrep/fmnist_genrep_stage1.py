@@ -10,9 +10,9 @@
 # k = 10): 76.7% top-1 on test images at the NLL-fitted temperature 1.3e-4 (80.1% at 20
 # evaluations, 47.8% for Algorithm 1's literal chain at 6). Budget (issue 23: at most +10% of the
 # stage's wall time): the head's top-2 classes plus the true one for 8 images, on one iteration in
-# 4 (TeacherIntervalHook), the 4 steps in one denoiser call: about 0.25 s on a distilled iteration
-# of 0.75 s, 8% averaged over the epoch. Each distilled image's KL counts as one image of the
-# cross-entropy (genrep/models/distillation.py). One epoch.
+# 4 (TeacherIntervalHook), the 4 steps in one denoiser call: 30% of a distilled step, 9.5% averaged
+# over the interval (benchmarks/stage2_step.py). Each distilled image's KL counts as one image of
+# the cross-entropy (genrep/models/distillation.py). One epoch.
 _base_ = ['./fmnist_genrep_stage0.py']
 
 pretrained_denoiser = 'checkpoints/fmnist_denoiser'

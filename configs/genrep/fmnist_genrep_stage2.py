@@ -1,6 +1,8 @@
 # GenRep stage 2 on Fashion-MNIST (Sec. 3.3): joint perception (Eq. 5) and semantic-driven generation
 # (Eq. 6-10), the two gradients aligned (Eq. 11-16, w_p = 0.7, w_g = 0.3, alpha = ((cos + 1) / 2)^2),
 # the semantic denoiser an EMA (m = 0.999) of the unified one. Starts from the stage-1 checkpoint.
+# The teacher is stage 1's, on the semantic EMA copy (refilled from the stage-1 UNet when the stage
+# starts), on every iteration: 10% of a stage-2 step (benchmarks/stage2_step.py).
 _base_ = ['./fmnist_genrep_stage1.py']
 
 model = dict(

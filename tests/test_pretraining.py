@@ -104,6 +104,11 @@ def shipped_files():
         return [tuple(line.split(maxsplit=1)) for line in f if line.strip()]
 
 
+def shipped_digests() -> dict:
+    """{path under checkpoints/: sha256} of checkpoints/SHA256SUMS."""
+    return {name.strip().lstrip('*'): digest for digest, name in shipped_files()}
+
+
 @pytest.mark.parametrize('digest,name', shipped_files())
 def test_shipped_files_match_their_sha256(digest, name):
     path = osp.join(REPO_ROOT, 'checkpoints', name.strip().lstrip('*'))
@@ -121,8 +126,7 @@ def test_shipped_denoiser_is_listed_and_loads_into_the_main_jobs_model():
     model built on them holds them exactly (no weight left at its random initialisation)."""
     from safetensors.torch import load_file
     weights = osp.join(SHIPPED_DENOISER, 'diffusion_pytorch_model.safetensors')
-    listed = {name.strip().lstrip('*'): digest for digest, name in shipped_files()}
-    assert listed.get('fmnist_denoiser/diffusion_pytorch_model.safetensors') == \
+    assert shipped_digests().get('fmnist_denoiser/diffusion_pytorch_model.safetensors') == \
         file_sha256(weights)
     expected = load_file(weights)
     torch.manual_seed(1)
@@ -152,10 +156,10 @@ def test_zoo_weights_are_listed_and_classify_the_test_images(config, name, measu
     least 88% (the measured top-1 of its 10,000, when given, within 3 points)."""
     from conftest import require_debian_data
     path = osp.join(REPO_ROOT, 'checkpoints', name)
-    listed = {line_name.strip().lstrip('*'): digest for digest, line_name in shipped_files()}
-    assert listed.get(name) == file_sha256(path)
+    assert shipped_digests().get(name) == file_sha256(path)
     model = init_model(osp.join(REPO_ROOT, config), path)
-    assert len(model.dataset_meta['classes']) == 10 and 'Ankle boot' in model.dataset_meta['classes']
+    classes = model.dataset_meta['classes']
+    assert len(classes) == 10 and 'Ankle boot' in classes
     dataset_cfg = model.cfg.test_dataloader.dataset
     require_debian_data(dataset_cfg.data_root)
     from mmengine.registry import DATASETS, DefaultScope

@@ -44,13 +44,18 @@ def test_stage1_with_few_labels_is_its_own_config(tool):
     assert cfg.train_cfg.max_epochs == cfg.param_scheduler[-1]['end'] == 10
 
 
-def test_derived_test_configs(tool, tmp_path):
-    body = f'test_evaluator = {tool.EVALUATOR}\n'
-    path = tool.derived_config(str(tmp_path), tool.CONFIGS['perception'], 'shift', body + (
-        f"test_dataloader = dict(dataset=dict(data_root='{tool.SHIFT_ROOT}'))\n"))
-    cfg = Config.fromfile(path)
-    assert [e['type'] for e in cfg.test_evaluator] == ['Accuracy',
-                                                       'genrep.ExpectedCalibrationError']
-    assert cfg.test_dataloader.dataset.data_root == 'data/fmnist_shift'
-    base = Config.fromfile(osp.join(REPO_ROOT, tool.CONFIGS['perception']))
-    assert cfg.model == base.model and cfg.test_dataloader.dataset.split == 'test'
+@pytest.mark.parametrize('setting', ['perception', 'genrep'])
+def test_derived_test_configs(tool, tmp_path, setting):
+    config = tool.CONFIGS['stage2' if setting == 'genrep' else setting]
+    paths = tool.test_configs(str(tmp_path), config, setting)
+    base = Config.fromfile(osp.join(REPO_ROOT, config))
+    test, shift = (Config.fromfile(paths[name]) for name in ('test', 'shift'))
+    for cfg in (test, shift):
+        assert [e['type'] for e in cfg.test_evaluator] == ['Accuracy',
+                                                           'genrep.ExpectedCalibrationError']
+        assert cfg.model == base.model and cfg.test_dataloader.dataset.split == 'test'
+        # GenRep's test keeps its semantic EMA hook and leaves out the generation test
+        hooks = [h['type'] for h in cfg.get('custom_hooks', [])]
+        assert hooks == (['genrep.SemanticEMAHook'] if setting == 'genrep' else [])
+    assert test.test_dataloader.dataset.data_root == base.test_dataloader.dataset.data_root
+    assert shift.test_dataloader.dataset.data_root == 'data/fmnist_shift'

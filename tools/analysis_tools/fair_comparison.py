@@ -76,6 +76,18 @@ def derived_config(folder: str, base: str, name: str, body: str) -> str:
     return path
 
 
+def test_configs(folder: str, config: str, setting: str) -> dict:
+    """Writes the run's two test configs into ``folder``: ``config`` with the classification
+    evaluators (top-1, ECE) and no generation test, on the test set ('test') and on the shifted
+    set ('shift'); returns their paths by name."""
+    body = f'test_evaluator = {EVALUATOR}\n'
+    if setting == 'genrep':
+        body += "custom_hooks = [dict(type='genrep.SemanticEMAHook', momentum=0.999)]\n"
+    shift = f"test_dataloader = dict(dataset=dict(data_root='{SHIFT_ROOT}'))\n"
+    return dict(test=derived_config(folder, config, 'test_config', body),
+                shift=derived_config(folder, config, 'shift_config', body + shift))
+
+
 def train(config: str, work_dir: str, options: list) -> float:
     """Trains (resuming ``work_dir``) and returns the wall seconds of this call."""
     start = time.time()
@@ -112,17 +124,8 @@ def run_setting(setting: str, seed: int, labels: int, root: str) -> dict:
             with open(wall_file, 'w') as f:
                 json.dump(wall, f)
         checkpoint = last_checkpoint(work_dir)
-    config = stages[-1][1]
-    # the perception tests only: the classification evaluators, no generation test
-    body = f'test_evaluator = {EVALUATOR}\n'
-    if setting == 'genrep':
-        body += "custom_hooks = [dict(type='genrep.SemanticEMAHook', momentum=0.999)]\n"
-    tests = dict(
-        test=derived_config(folder, config, 'test_config', body),
-        shift=derived_config(folder, config, 'shift_config', body + (
-            f"test_dataloader = dict(dataset=dict(data_root='{SHIFT_ROOT}'))\n")))
     scores = {}
-    for name, test_config in tests.items():
+    for name, test_config in test_configs(folder, stages[-1][1], setting).items():
         test_dir = osp.join(folder, name)
         if test_scores(test_dir) is None:
             run('test.py', test_config, checkpoint, '--work-dir', test_dir)

@@ -3,6 +3,7 @@ repository's root conftest.py)."""
 import contextlib
 import logging
 import os.path as osp
+import uuid
 
 import pytest
 
@@ -71,7 +72,7 @@ def stage1_training_cfg(tmp_path):
     """Makes tests/data/configs/fmnist_genrep_tiny_stage1.py's config as tools/train.py runs it
     (resumable loops; the teacher cost hook after the ``custom_hooks`` given), training alone
     (no validation, no best checkpoint) on 8 FashionMNIST images written below ``tmp_path``, its
-    work_dir there too."""
+    work_dir there too, under an experiment name (so a message hub) of the test's own."""
     from data_fixtures import write_fashion_mnist
     from mmengine.config import Config
 
@@ -86,6 +87,9 @@ def stage1_training_cfg(tmp_path):
         cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
         cfg.default_hooks.checkpoint.save_best = None
         cfg.work_dir = str(tmp_path / 'work')
+        # mmengine names the run's message hub and logger after the config file and the second
+        # it starts: two runs in one second would share one hub and read each other's scalars
+        cfg.experiment_name = f'{tmp_path.name}_stage1_{uuid.uuid4().hex[:8]}'
         if custom_hooks is not None:
             cfg.custom_hooks = custom_hooks
         use_resumable_loops(cfg)

@@ -38,13 +38,55 @@ GiB = 2**30
 
 
 # -- one config (the child process) ---------------------------------------------------------------
+# LVIS v1's categories by frequency group (rare / common / frequent: 337 + 461 + 405 = 1203).
+LVIS_V1_FREQUENCIES = dict(r=337, c=461, f=405)
+LVIS_VOCABULARY = 'genrep.LVISV1VocabularyDataset'
+
+
+def standin_lvis_root(out: str) -> str:
+    """A data root holding ``annotations/lvis_v1_categories.json`` with LVIS v1's category count
+    in each frequency group and placeholder names ('lvis category <id>'), written once under
+    ``out``: what an OV-LVIS config's vocabulary reads where the real file is not here (the
+    weights are random anyway; only the class table's size matters)."""
+    root = osp.join(out, 'lvis_v1_standin')
+    path = osp.join(root, 'annotations', 'lvis_v1_categories.json')
+    if not osp.isfile(path):
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        categories, next_id = [], 1
+        for frequency, count in LVIS_V1_FREQUENCIES.items():
+            for _ in range(count):
+                categories.append(dict(id=next_id, name=f'lvis category {next_id}',
+                                       frequency=frequency))
+                next_id += 1
+        with open(path, 'w') as f:
+            json.dump(categories, f)
+    return root
+
+
+def use_standin_vocabulary(value, root: str):
+    """``value`` (a config's dict) with every LVIS vocabulary whose categories file is absent
+    read from ``root`` instead, and whether any was."""
+    if isinstance(value, dict):
+        if (value.get('type') == LVIS_VOCABULARY and value.get('categories_file')
+                and not osp.isfile(osp.join(value.get('data_root') or '',
+                                            value['categories_file']))):
+            return dict(value, data_root=root,
+                        categories_file='annotations/lvis_v1_categories.json'), True
+        pairs = [(k, use_standin_vocabulary(v, root)) for k, v in value.items()]
+        return {k: v for k, (v, _) in pairs}, any(used for _, (_, used) in pairs)
+    if isinstance(value, (list, tuple)):
+        pairs = [use_standin_vocabulary(v, root) for v in value]
+        return type(value)(v for v, _ in pairs), any(used for _, used in pairs)
+    return value, False
+
+
 def _uint8_batch(inputs):
     """The synthetic batch's [-1, 1] inputs as the uint8 images a data loader would give."""
     import torch
     return [((img + 1) * 127.5).round().clamp(0, 255).to(torch.uint8) for img in inputs]
 
 
-def run_one(name: str, cache: str, crop=None) -> dict:
+def run_one(name: str, cache: str, crop=None, out: str = DEFAULT_OUT) -> dict:
     import torch
     from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
@@ -60,7 +102,11 @@ def run_one(name: str, cache: str, crop=None) -> dict:
     if cfg.get('custom_imports'):
         import_modules_from_strings(**cfg.custom_imports)
     init_default_scope(cfg.get('default_scope', 'mmengine'))
-    model_cfg = Config(dict(model=point_at_cache(cfg.model.to_dict(), cache))).model
+    model_dict, standin = use_standin_vocabulary(point_at_cache(cfg.model.to_dict(), cache),
+                                                 standin_lvis_root(out))
+    if standin:
+        result['note'] = 'stand-in LVIS v1 categories file: placeholder names'
+    model_cfg = Config(dict(model=model_dict)).model
     if crop:  # the data preprocessor pads or crops to the configured size
         for holder in (model_cfg, model_cfg.get('perception', {})):
             dp = holder.get('data_preprocessor') if holder else None
@@ -96,7 +142,7 @@ def run_one(name: str, cache: str, crop=None) -> dict:
 
 def child_main(args):
     try:
-        result = run_one(args.one, args.checkpoints, args.crop)
+        result = run_one(args.one, args.checkpoints, args.crop, args.out)
         result['status'] = 'pass'
     except Exception as error:
         traceback.print_exc()
@@ -178,7 +224,8 @@ def table(results: dict) -> str:
         teacher = f"{r['teacher_evals']:.0f}" if 'teacher_evals' in r else '-'
         lines.append(f"| {name} | {r.get('input', '-')} | {params} | "
                      f"{r.get('peak_rss_gib', 0):.1f} | {seconds('build_s')} | "
-                     f"{seconds('train_s')} | {seconds('test_s')} | {teacher} | {r['status']} |")
+                     f"{seconds('train_s')} | {seconds('test_s')} | {teacher} | {r['status']}"
+                     f"{' (' + r['note'] + ')' if r.get('note') else ''} |")
     return '\n'.join(lines)
 
 
@@ -195,7 +242,7 @@ def parent_main(args):
         ensure_checkpoints(checkpoints_read(load_config(name).model.to_dict()), args.checkpoints)
         print(f'{name} ...', flush=True)
         command = [sys.executable, osp.abspath(__file__), '--one', name, '--checkpoints',
-                   args.checkpoints]
+                   args.checkpoints, '--out', args.out]
         if args.crop:
             command += ['--crop', *map(str, args.crop)]
         result = watch(command, args.mem_limit, args.timeout,

@@ -131,8 +131,24 @@ def max_iters(cfg) -> int:
 
 
 def num_classes_of(cfg) -> int:
-    backbone = perception_cfg(cfg).backbone
-    return backbone.denoiser.get('num_classes') or 1000
+    """The task's class count: the denoiser's class table where it has one (the LDM UNets'),
+    else the task head's (``num_classes``, or the count of its ``class_names``: a DiT reads its
+    features with the null class and has no table of the task's classes), else ImageNet's 1000
+    (the generation configs)."""
+    model = perception_cfg(cfg)
+    num_classes = model.backbone.denoiser.get('num_classes')
+    if num_classes:
+        return num_classes
+    roi_head = model.get('roi_head') or {}
+    for head in (model.get('decode_head'), model.get('head'), model.get('bbox_head'),
+                 roi_head.get('bbox_head')):
+        if not head:
+            continue
+        if head.get('class_names') is not None:
+            return vocabulary_size(head['class_names'])
+        if head.get('num_classes'):
+            return head['num_classes']
+    return 1000
 
 
 def stage_of(cfg) -> Optional[int]:

@@ -1,7 +1,7 @@
 """benchmarks/paper_smoke.py's stand-in LVIS vocabulary: an OV-LVIS config whose categories file is
 not here reads one with LVIS v1's counts (the training vocabulary of 866 common and frequent
 names, 1203 in all), and a config whose file is present keeps it; the results table names the
-stand-in."""
+stand-in; and the synthetic batch's labels are the task's."""
 import json
 
 from mmengine.registry import init_default_scope
@@ -53,3 +53,18 @@ def test_table_names_the_standin():
                note='stand-in LVIS v1 categories file: placeholder names')
     assert table({'ov_lvis_ldm': row}).splitlines()[-1].endswith(
         '| pass (stand-in LVIS v1 categories file: placeholder names) |')
+
+
+def test_synthetic_labels_follow_the_task_head():
+    """A DiT backbone has no class table of the task: the synthetic batch's labels come from the
+    head (ADE20K's 150, OV-COCO's 48 base classes), never from ImageNet's 1000."""
+    from benchmarks.paper_models import num_classes_of, synthetic_batch
+    init_default_scope('mmseg')
+    assert num_classes_of(load_config('ade20k_dit')) == 150
+    init_default_scope('mmdet')
+    cfg = load_config('ov_coco_dit')
+    assert num_classes_of(cfg) == 48
+    _, samples = synthetic_batch(cfg, (64, 64), batch=2, num_objects=30)
+    labels = [int(v) for s in samples for v in s.gt_instances.labels]
+    assert max(labels) < 48 and len(labels) == 60
+    assert num_classes_of(load_config('ov_lvis_dit')) == 866  # common + frequent

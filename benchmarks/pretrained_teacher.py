@@ -5,7 +5,7 @@ the main job's model) into the main job's stage-1 model and prints, on the test 
 
 * the posterior p(y|x) (Eq. 2-3) over all ten classes at several budgets of denoiser evaluations
   per class: the main job's own teacher setting and the forward-noised reading at 20, 100 and 500
-  evaluations. Top-1, and ECE (15 bins) and NLL at the temperature fitted (NLL) on training images,
+  evaluations (or other kept steps, or Li et al.'s denoising error, ``--budgets``). Top-1, and ECE (15 bins) and NLL at the temperature fitted (NLL) on training images,
   a split apart from the test images it is scored on;
 * class-conditional samples, unguided and at the test's guidance: CAS (the feature net of
   tools/analysis_tools/train_feature_net.py), and FID / precision / recall in ImageNet MobileNetV2
@@ -13,7 +13,7 @@ the main job's model) into the main job's stage-1 model and prints, on the test 
   images, as many as samples, against the same 2,000.
 
     python benchmarks/pretrained_teacher.py [--denoiser checkpoints/fmnist_denoiser]
-        [--checkpoint CKPT] [--num-images 1000] [--budgets main 20 100 500 T,m,k] [--per-class 100]
+        [--checkpoint CKPT] [--num-images 1000] [--budgets main 20 100 500 T,m,k error:T] [--per-class 100]
         [--out work_dirs/benchmarks/pretrained_teacher.json]
 """
 import argparse
@@ -42,10 +42,18 @@ FORWARD_BUDGETS = {20: (50, 10, 2), 100: (250, 50, 2), 500: (1000, 0, 2)}
 
 def posterior_options(budget: str) -> dict:
     """``--cfg-options`` of the teacher at ``budget``: 'main' (the config's own), a count of
-    evaluations per class of :data:`FORWARD_BUDGETS`, or 'T,m,k' (the forward-noised reading's
-    kept steps: a T-step schedule, the first m skipped, every k-th kept)."""
+    evaluations per class of :data:`FORWARD_BUDGETS`, 'T,m,k' (the forward-noised reading's
+    kept steps: a T-step schedule, the first m skipped, every k-th kept), or 'error:T' (Li et
+    al.'s denoising error at T evenly spaced timesteps, one noise draw each, shared by the
+    classes: T evaluations a class)."""
     if budget == 'main':
         return {}
+    if budget.startswith('error:'):  # Li et al.'s denoising error at T' uniform timesteps
+        return {'model.posterior': dict(
+            type='DenoisingErrorPosterior',
+            schedule=dict(type='DiffusionSchedule', scheduler=SCHEDULER,
+                          num_inference_steps=int(budget[len('error:'):])),
+            weighting='uniform', num_noise=1, temperature=1.0)}
     if ',' in budget:
         steps, burn_in, thinning = (int(v) for v in budget.split(','))
     else:

@@ -153,6 +153,10 @@ class PosteriorEstimator:
         seed = self.seed if self.seed is not None else int(torch.randint(2**62, ()).item())
         return torch.Generator(device=x0.device).manual_seed(seed)
 
+    def num_evaluations(self) -> int:
+        """Denoiser calls per (image, class) of one estimate: the teacher's cost unit."""
+        raise NotImplementedError
+
     def _log_likelihood(self, denoiser, x0: Tensor, class_ids: Tensor,
                         generator: Generator, dense: bool,
                         adjust: Optional[StepAdjust]) -> Tensor:
@@ -378,6 +382,10 @@ class DenoisingErrorPosterior(PosteriorEstimator):
                              f'got {weighting!r}')
         self.weighting = weighting
         self.num_noise = num_noise
+
+    def num_evaluations(self) -> int:
+        """T' timesteps x ``num_noise`` draws."""
+        return self.schedule.num_steps * self.num_noise
 
     def timestep_weights(self) -> Tensor:
         """[T'] w_s, indexed by respaced index."""

@@ -135,6 +135,15 @@ def test_denoising_error_is_li_et_al_computed_directly():
                     expected[:, y] -= weights[s] * error / 2
         torch.testing.assert_close(est.log_likelihood(denoiser, x), expected.float(),
                                    rtol=1e-4, atol=1e-6)
+    # its cost unit: the rows the denoiser saw per (image, class), 8 timesteps x 2 draws
+    rows = []
+
+    def counting(x_t, t, y):
+        rows.append(x_t.shape[0])
+        return denoiser(x_t, t, y)
+
+    est.log_likelihood(counting, x, class_ids=torch.arange(3))
+    assert est.num_evaluations() == 16 == sum(rows) / (4 * 3)
 
 
 def test_uniform_combine_is_the_denoising_error_at_the_kept_steps():

@@ -50,7 +50,7 @@ def posterior_options(budget: str) -> dict:
         return {}
     if budget.startswith('error:'):  # Li et al.'s denoising error at T' uniform timesteps
         return {'model.posterior': dict(
-            type='DenoisingErrorPosterior',
+            _delete_=True, type='DenoisingErrorPosterior',
             schedule=dict(type='DiffusionSchedule', scheduler=SCHEDULER,
                           num_inference_steps=int(budget[len('error:'):])),
             weighting='uniform', num_noise=1, temperature=1.0)}

@@ -371,17 +371,23 @@ class DenoisingErrorPosterior(PosteriorEstimator):
             variational-bound weights lambda_s of ``DiffusionSchedule.elbo_eps_weights``, whose sum
             is the bound's class-dependent part, so log p(x|y) up to the bound's gap).
         num_noise: noise draws per timestep.
+        step_batch: timesteps per denoiser call (the errors are independent given x0 and the
+            noise; ``None``: all T' in one call, B K T' num_noise states). The draws, and so the
+            estimate, do not depend on it.
         other args: see :class:`PosteriorEstimator`. With 'learned_range' the variance channels
             are ignored.
     """
 
-    def __init__(self, schedule, weighting: str = 'uniform', num_noise: int = 1, **kwargs):
+    def __init__(self, schedule, weighting: str = 'uniform', num_noise: int = 1,
+                 step_batch: Optional[int] = 1, **kwargs):
         super().__init__(schedule, **kwargs)
         if weighting not in ('uniform', 'elbo'):
             raise ValueError(f"DenoisingErrorPosterior: weighting must be 'uniform' or 'elbo', "
                              f'got {weighting!r}')
+        check_step_batch(step_batch)
         self.weighting = weighting
         self.num_noise = num_noise
+        self.step_batch = step_batch
 
     def num_evaluations(self) -> int:
         """T' timesteps x ``num_noise`` draws."""
@@ -398,19 +404,31 @@ class DenoisingErrorPosterior(PosteriorEstimator):
         """Yields, per respaced index s (descending), E_eps ||eps - eps_theta||^2 / dims."""
         schedule = self.schedule
         batch, num_classes = class_ids.shape
+        shape = x0.shape[1:]
         dims = x0.shape[1] if dense else x0[0].numel()
-        for index in range(schedule.num_steps - 1, -1, -1):
-            total = 0.0
-            for _ in range(self.num_noise):
-                noise = draw_normal(x0.shape, generator, x0.device, x0.dtype)
-                x_t = schedule.q_sample(x0, index, noise).unsqueeze(1)
-                output = denoise_classes(denoiser, x_t.expand(batch, num_classes, *x0.shape[1:]),
-                                         int(schedule.timesteps[index]), class_ids,
-                                         self.class_batch)
-                eps, _ = schedule.split_model_output(output.flatten(0, 1), x0.shape[1])
-                eps = eps.reshape(batch, num_classes, *x0.shape[1:])
-                total = total + _reduce((noise.unsqueeze(1) - eps).float()**2, dense)
-            yield total / (self.num_noise * dims)
+        indices = list(range(schedule.num_steps - 1, -1, -1))
+        group = self.step_batch or len(indices)
+        for first in range(0, len(indices), group):
+            chunk = indices[first:first + group]
+            # the draws in the order of one call per (index, draw): noisiest index first
+            noise = torch.stack([draw_normal(x0.shape, generator, x0.device, x0.dtype)
+                                 for _ in chunk for _ in range(self.num_noise)], dim=1)
+            repeats = self.num_noise * num_classes
+            steps = torch.tensor(chunk, device=x0.device).repeat_interleave(self.num_noise)
+            x_t = torch.stack([schedule.q_sample(x0, index, noise[:, j])
+                               for j, index in enumerate(steps.tolist())], dim=1)
+            # columns (index, draw, class): each state repeated for the K classes
+            columns = x_t.unsqueeze(2).expand(batch, len(steps), num_classes, *shape)
+            timesteps = schedule.timesteps.to(x0.device)[steps].repeat_interleave(num_classes)
+            output = denoise_classes(denoiser, columns.flatten(1, 2), timesteps,
+                                     class_ids.repeat(1, len(steps)), self.class_batch)
+            eps, _ = schedule.split_model_output(output.flatten(0, 1), x0.shape[1])
+            eps = eps.reshape(batch, len(chunk), self.num_noise, num_classes, *shape)
+            target = noise.reshape(batch, len(chunk), self.num_noise, 1, *shape)
+            errors = _reduce(((target - eps).float()**2).flatten(0, 2), dense)
+            errors = errors.reshape(batch, len(chunk), self.num_noise, *errors.shape[1:])
+            for position in range(len(chunk)):
+                yield errors[:, position].sum(1) / (self.num_noise * dims)
 
     def _log_likelihood(self, denoiser, x0, class_ids, generator, dense, adjust):
         # ``adjust`` changes the reverse step's mean and variance, not eps_theta: nothing to apply.

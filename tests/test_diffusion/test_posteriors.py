@@ -117,12 +117,16 @@ def bound_weights(schedule):
 
 def test_denoising_error_is_li_et_al_computed_directly():
     """-sum_s w_s E_eps ||eps - eps_theta(x_s, s, y)||^2 / D, with the estimator's noise (one
-    generator: num_noise draws per index, noisiest index first) and independently computed w_s."""
+    generator: num_noise draws per index, noisiest index first) and independently computed w_s,
+    whatever the timesteps per denoiser call."""
     x, _, denoiser, _ = gaussian_problem(num_images=4, shape=(2, 2, 2), num_classes=3)
     schedule = DiffusionSchedule(SCHEDULER, 8)
     ts, abar, elbo = bound_weights(schedule)
-    for weighting, weights in [('uniform', [1 / 8] * 8), ('elbo', elbo)]:
-        est = DenoisingErrorPosterior(schedule, weighting=weighting, num_noise=2, seed=3)
+    cases = [('uniform', [1 / 8] * 8, 1), ('elbo', elbo, 1), ('uniform', [1 / 8] * 8, None),
+             ('elbo', elbo, 3)]  # step_batch: timesteps per call, the same draws
+    for weighting, weights, step_batch in cases:
+        est = DenoisingErrorPosterior(schedule, weighting=weighting, num_noise=2, seed=3,
+                                      step_batch=step_batch)
         g = torch.Generator().manual_seed(3)
         expected = torch.zeros(4, 3, dtype=torch.float64)
         for s in reversed(range(8)):
@@ -257,6 +261,10 @@ def test_dense_relates_to_image_level():
     dense = est.dense_log_likelihood(denoiser, x)
     assert dense.shape == (8, 3, 3, 3)
     torch.testing.assert_close(dense.mean((2, 3)), est.log_likelihood(denoiser, x))
+    batched = DenoisingErrorPosterior(schedule, seed=1, num_noise=2, step_batch=5)
+    torch.testing.assert_close(
+        batched.dense_log_likelihood(denoiser, x),
+        DenoisingErrorPosterior(schedule, seed=1, num_noise=2).dense_log_likelihood(denoiser, x))
     # reverse chain with one kept component (m = T' - 1): equal as well
     one = ReverseChainPosterior(schedule, burn_in=11, thinning=1, seed=1, **LITERAL)
     torch.testing.assert_close(one.dense_log_likelihood(denoiser, x).mean((2, 3)),

@@ -53,7 +53,7 @@ def posterior_options(budget: str) -> dict:
             _delete_=True, type='DenoisingErrorPosterior',
             schedule=dict(type='DiffusionSchedule', scheduler=SCHEDULER,
                           num_inference_steps=int(budget[len('error:'):])),
-            weighting='uniform', num_noise=1, step_batch=None, temperature=1.0)}
+            weighting='uniform', num_noise=1, temperature=1.0)}
     if ',' in budget:
         steps, burn_in, thinning = (int(v) for v in budget.split(','))
     else:

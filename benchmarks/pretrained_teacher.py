@@ -5,16 +5,17 @@ the main job's model) into the main job's stage-1 model and prints, on the test 
 
 * the posterior p(y|x) (Eq. 2-3) over all ten classes at several budgets of denoiser evaluations
   per class: the main job's own teacher setting and the forward-noised reading at 20, 100 and 500
-  evaluations (or other kept steps, or Li et al.'s denoising error, ``--budgets``). Top-1, and ECE (15 bins) and NLL at the temperature fitted (NLL) on training images,
-  a split apart from the test images it is scored on;
+  evaluations (or other kept steps, or Li et al.'s denoising error: ``--budgets``). Top-1, and
+  ECE (15 bins) and NLL at the temperature fitted (NLL) on training images, a split apart from
+  the test images it is scored on;
 * class-conditional samples, unguided and at the test's guidance: CAS (the feature net of
   tools/analysis_tools/train_feature_net.py), and FID / precision / recall in ImageNet MobileNetV2
   space against a seeded 2,000 training images, beside the floor: the same metrics of real test
   images, as many as samples, against the same 2,000.
 
     python benchmarks/pretrained_teacher.py [--denoiser checkpoints/fmnist_denoiser]
-        [--checkpoint CKPT] [--num-images 1000] [--budgets main 20 100 500 T,m,k error:T] [--per-class 100]
-        [--out work_dirs/benchmarks/pretrained_teacher.json]
+        [--checkpoint CKPT] [--num-images 1000] [--budgets main 20 100 500 T,m,k error:T]
+        [--per-class 100] [--out work_dirs/benchmarks/pretrained_teacher.json]
 """
 import argparse
 import json

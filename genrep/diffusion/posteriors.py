@@ -413,7 +413,6 @@ class DenoisingErrorPosterior(PosteriorEstimator):
             # the draws in the order of one call per (index, draw): noisiest index first
             noise = torch.stack([draw_normal(x0.shape, generator, x0.device, x0.dtype)
                                  for _ in chunk for _ in range(self.num_noise)], dim=1)
-            repeats = self.num_noise * num_classes
             steps = torch.tensor(chunk, device=x0.device).repeat_interleave(self.num_noise)
             x_t = torch.stack([schedule.q_sample(x0, index, noise[:, j])
                                for j, index in enumerate(steps.tolist())], dim=1)

@@ -4,8 +4,9 @@ Reads a denoiser (the diffusers folder that `make pretrain` exports, or any GenR
 the main job's model) into the main job's stage-1 model and prints, on the test images:
 
 * the posterior p(y|x) (Eq. 2-3) over all ten classes at several budgets of denoiser evaluations
-  per class: the main job's own teacher setting and the forward-noised reading at 20, 100 and 500
-  evaluations (or other kept steps, or Li et al.'s denoising error: ``--budgets``). Top-1, and
+  per class: the main job's own teacher setting (Li et al.'s denoising error at 20 timesteps) and
+  the same reading at 100 and 500 (or the forward-noised reading at 20, 100, 500 evaluations or
+  at other kept steps: ``--budgets``). Top-1, and
   ECE (15 bins) and NLL at the temperature fitted (NLL) on training images, a split apart from
   the test images it is scored on;
 * class-conditional samples, unguided and at the test's guidance: CAS (the feature net of
@@ -14,7 +15,7 @@ the main job's model) into the main job's stage-1 model and prints, on the test 
   images, as many as samples, against the same 2,000.
 
     python benchmarks/pretrained_teacher.py [--denoiser checkpoints/fmnist_denoiser]
-        [--checkpoint CKPT] [--num-images 1000] [--budgets main 20 100 500 T,m,k error:T]
+        [--checkpoint CKPT] [--num-images 1000] [--budgets main error:100 error:500 20 T,m,k]
         [--per-class 100] [--out work_dirs/benchmarks/pretrained_teacher.json]
 """
 import argparse
@@ -60,7 +61,7 @@ def posterior_options(budget: str) -> dict:
     else:
         steps, burn_in, thinning = FORWARD_BUDGETS[int(budget)]
     return {'model.posterior': dict(
-        type='ReverseChainPosterior',
+        _delete_=True, type='ReverseChainPosterior',
         schedule=dict(type='DiffusionSchedule', scheduler=SCHEDULER,
                       num_inference_steps=steps),
         components='forward', combine='uniform', antithetic=True, strength=1.0,
@@ -132,7 +133,7 @@ def main():
     parser.add_argument('--num-images', type=int, default=1000, help='test images scored')
     parser.add_argument('--num-fit', type=int, default=500,
                         help='training images the temperature is fitted on')
-    parser.add_argument('--budgets', nargs='+', default=['main', '20', '100', '500'])
+    parser.add_argument('--budgets', nargs='+', default=['main', 'error:100', 'error:500'])
     parser.add_argument('--per-class', type=int, default=100, help='samples per class (0: none)')
     parser.add_argument('--steps', type=int, default=50, help='respaced sampling steps')
     parser.add_argument('--guidance', type=float, default=5.0, help="the test's guidance scale")

@@ -131,20 +131,40 @@ class PassTimer:
     """Seconds spent in a module's forward passes (forward hooks; ``always_call``: a pass that
     ends early, ``forward_feature``, counts too)."""
 
-    def __init__(self, module, clock, no_grad_only: bool = False):
+    def __init__(self, module, clock):
         self.seconds, self.clock, self._start = 0.0, clock, None
-        self.no_grad_only = no_grad_only
         module.register_forward_pre_hook(self._begin)
         module.register_forward_hook(self._end, always_call=True)
 
     def _begin(self, *_):
-        if not (self.no_grad_only and torch.is_grad_enabled()):
-            self._start = self.clock()
+        self._start = self.clock()
 
     def _end(self, *_):
         if self._start is not None:
             self.seconds += self.clock() - self._start
             self._start = None
+
+    def take(self) -> float:
+        seconds, self.seconds = self.seconds, 0.0
+        return seconds
+
+
+class CallTimer:
+    """Seconds spent in one method of one object (its instance attribute, wrapped here): the
+    teacher's estimate, ``PosteriorEstimator._log_likelihood``, which every reading implements."""
+
+    def __init__(self, owner, method: str, clock):
+        self.seconds, self.clock = 0.0, clock
+        wrapped = getattr(owner, method)
+
+        def timed(*args, **kwargs):
+            start = self.clock()
+            try:
+                return wrapped(*args, **kwargs)
+            finally:
+                self.seconds += self.clock() - start
+
+        setattr(owner, method, timed)
 
     def take(self) -> float:
         seconds, self.seconds = self.seconds, 0.0
@@ -179,7 +199,7 @@ def main():
     parser.add_argument('--clock', choices=('wall', 'cpu'), default='wall',
                         help="'cpu': the process's CPU seconds (time.process_time), which other "
                         'jobs on a loaded machine disturb less than wall seconds (CPU device, '
-                        "one thread; the teacher's share: its denoiser passes' CPU seconds)")
+                        "one thread; the teacher's share: its estimate's CPU seconds)")
     parser.add_argument('--perception-config', default=CONFIGS['perception'])
     parser.add_argument('--generation-config', default=CONFIGS['generation'])
     parser.add_argument('--stage1-config', default=CONFIGS['stage1'])
@@ -205,13 +225,11 @@ def main():
     # the semantic denoiser's no-grad passes (x_sem at x_t, the alignment target at x_0)
     timers = {name: PassTimer(model.semantic_denoiser, clock) for name, (model, _) in runs.items()
               if getattr(model, 'semantic_denoiser', None) is not None}
-    # CPU clock: the teacher's CPU seconds are its no-grad passes of the unified denoiser (its
-    # only no-grad passes with teacher_weights='unified'; the chain's step math is not counted),
-    # since the step's log holds wall seconds, which other jobs inflate
-    teacher_timers = {name: PassTimer(model.denoiser, clock, no_grad_only=True)
+    # CPU clock: the teacher's CPU seconds are those of its posterior's estimate (all its denoiser
+    # passes and its math), since the step's log holds wall seconds, which other jobs inflate
+    teacher_timers = {name: CallTimer(model.posterior, '_log_likelihood', clock)
                       for name, (model, _) in runs.items()
-                      if args.clock == 'cpu' and getattr(model, 'posterior', None) is not None
-                      and getattr(model, 'teacher_weights', 'unified') == 'unified'}
+                      if args.clock == 'cpu' and getattr(model, 'posterior', None) is not None}
     for round_index in range(args.rounds + 2):
         for name, (model, wrapper) in runs.items():
             seconds, teacher = timed_step(model, wrapper, data, device, clock)

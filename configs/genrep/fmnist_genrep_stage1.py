@@ -10,9 +10,10 @@
 # timesteps and noise for every class, uniform weights: 87.6% top-1 on 1,000 test images at the
 # NLL-fitted temperature 3.35e-4 (the forward-noised reading this release replaced: 76.7% at 4
 # evaluations). Budget (issue 23: at most +10% of the stage's wall time): the head's top-2 classes
-# plus the true one for 8 images (480 denoiser evaluations in one call), 78% of a distilled step,
-# so on one iteration in 32 (TeacherIntervalHook): 9.7% averaged over the interval
-# (benchmarks/stage2_step.py), about 120 distilled images in the epoch. Each distilled image's KL
+# plus the true one for 8 images (480 denoiser evaluations in one call), 74% of a distilled step,
+# so on one iteration in 32 (TeacherIntervalHook): 8.3% of the step averaged over the interval,
+# +9.1% on the step without it (benchmarks/stage2_step.py --clock cpu), about 120 distilled
+# images in the epoch. Each distilled image's KL
 # counts as one image of the cross-entropy (genrep/models/distillation.py). One epoch.
 _base_ = ['./fmnist_genrep_stage0.py']
 

@@ -2,8 +2,9 @@
 # (Eq. 6-10), the two gradients aligned (Eq. 11-16, w_p = 0.7, w_g = 0.3, alpha = ((cos + 1) / 2)^2),
 # the semantic denoiser an EMA (m = 0.999) of the unified one. Starts from the stage-1 checkpoint.
 # The teacher is stage 1's, on the semantic EMA copy (refilled from the stage-1 UNet when the stage
-# starts), on one iteration in 32 as in stage 1: 47% of a distilled stage-2 step, 2.7% averaged
-# over the interval, the step 1.46x its floor (benchmarks/stage2_step.py).
+# starts), on one iteration in 32 as in stage 1: 43% of a distilled stage-2 step, 2.3% averaged
+# over the interval; the step averaged over the interval is 1.47x its floor (a perception step
+# plus a generation-only step on the same batch; benchmarks/stage2_step.py --clock cpu).
 _base_ = ['./fmnist_genrep_stage1.py']
 
 model = dict(

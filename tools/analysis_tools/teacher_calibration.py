@@ -47,10 +47,11 @@ def nll(log_lik: torch.Tensor, labels: torch.Tensor, temperature: float) -> floa
     return -log_p.gather(1, labels[:, None]).mean().item()
 
 
-def fit_temperature(log_lik: torch.Tensor, labels: torch.Tensor) -> float:
-    """The temperature minimising the NLL, on a log grid from 1e-4 to 1e3 (NLL is convex in 1/tau,
-    so the grid minimum is within one grid step of the optimum)."""
-    grid = torch.logspace(-4, 3, 281).tolist()
+def fit_temperature(log_lik: torch.Tensor, labels: torch.Tensor, candidates=()) -> float:
+    """The temperature minimising the NLL, on a log grid from 1e-4 to 1e3 and ``candidates`` (NLL
+    is convex in 1/tau, so the grid minimum is within one grid step of the optimum; a candidate
+    off the grid that is nearer wins)."""
+    grid = torch.logspace(-4, 3, 281).tolist() + list(candidates)
     return min(grid, key=lambda tau: nll(log_lik, labels, tau))
 
 
@@ -64,7 +65,7 @@ def main():
     log_lik, logits, labels = estimates['log_lik'], estimates['logits'], estimates['labels']
     num_classes = log_lik.shape[1]
 
-    fitted = fit_temperature(log_lik, labels)
+    fitted = fit_temperature(log_lik, labels, args.temperatures)
     rows = []
     for tau in sorted(set(args.temperatures) | {fitted}):
         probs = torch.softmax(log_lik / tau, dim=1)

@@ -14,7 +14,8 @@ if REPO_ROOT not in sys.path:  # what tools/train.py does for the plugin's impor
 
 
 def tiny(cfg, data_root, work_dir):
-    """The project's config on a tiny UNet, a 4-step teacher chain and the fixture data."""
+    """The project's config on a tiny UNet, the main job's teacher at 4 timesteps and the fixture
+    data."""
     tiny_stage1 = Config.fromfile(
         osp.join(REPO_ROOT, 'tests/data/configs/fmnist_genrep_tiny_stage1.py'))
     # the tiny UNet in place of the shipped denoiser that the main job's stage 1 reads
@@ -22,9 +23,6 @@ def tiny(cfg, data_root, work_dir):
     cfg.merge_from_dict({
         'model.perception.head.in_channels': 32,
         'model.posterior.schedule.num_inference_steps': 4,
-        'model.posterior.strength': 1.0,
-        'model.posterior.burn_in': 0,
-        'model.posterior.thinning': 1,
         'model.distill_images': 2,
         'load_from': None,
         'param_scheduler': [],

@@ -31,7 +31,8 @@ import torch  # noqa: E402
 from torchmetrics.functional.classification import multiclass_calibration_error  # noqa: E402
 
 from genrep.apis import init_model  # noqa: E402
-from genrep.apis.teacher import split_image_indices, teacher_log_likelihoods  # noqa: E402
+from genrep.apis.teacher import (fit_temperature, split_image_indices,  # noqa: E402
+                                  teacher_log_likelihoods, temperature_nll)
 from genrep.evaluation.metrics.generation import GenerationMetric  # noqa: E402
 
 CONFIG = 'configs/genrep/fmnist_genrep_stage1.py'
@@ -73,17 +74,6 @@ def denoiser_options(folder: str) -> dict:
         _delete_=True, type='UNet2DDenoiser', pretrained=folder)}
 
 
-def nll(log_lik: torch.Tensor, labels: torch.Tensor, temperature: float) -> float:
-    log_p = torch.log_softmax(log_lik / temperature, dim=1)
-    return -log_p.gather(1, labels[:, None]).mean().item()
-
-
-def fitted_temperature(log_lik: torch.Tensor, labels: torch.Tensor) -> float:
-    """The NLL-minimising temperature on a log grid (NLL is convex in 1 / tau)."""
-    grid = torch.logspace(-6, 2, 321).tolist()
-    return min(grid, key=lambda tau: nll(log_lik, labels, tau))
-
-
 def posterior_scores(model, num_images: int, num_fit: int, seed: int) -> dict:
     """Top-1 on ``num_images`` test images; ECE and NLL there at the temperature fitted on
     ``num_fit`` training images."""
@@ -91,14 +81,14 @@ def posterior_scores(model, num_images: int, num_fit: int, seed: int) -> dict:
     test_set, test_idx = split_image_indices(model, 'test', num_images, seed)
     fit = teacher_log_likelihoods(model, train_set, train_idx, noise_seed=seed, verbose=False)
     test = teacher_log_likelihoods(model, test_set, test_idx, noise_seed=seed + 1, verbose=False)
-    tau = fitted_temperature(fit['log_lik'], fit['labels'])
+    tau = fit_temperature(fit['log_lik'], fit['labels'], lowest=-6, highest=2)
     probs = torch.softmax(test['log_lik'] / tau, dim=1)
     return dict(
         evaluations=model.posterior.num_evaluations(),
         top1=100.0 * (probs.argmax(1) == test['labels']).float().mean().item(),
         ece=multiclass_calibration_error(probs, test['labels'], num_classes=probs.shape[1],
                                          n_bins=15, norm='l1').item(),
-        nll=nll(test['log_lik'], test['labels'], tau),
+        nll=temperature_nll(test['log_lik'], test['labels'], tau),
         temperature=tau)
 
 

@@ -1,7 +1,8 @@
-"""The teacher's estimates on the images of a dataset split, and how two posteriors differ, for
-the analysis tools (``tools/analysis_tools/teacher_calibration.py``, ``teacher_staleness.py``) and
-``benchmarks/teacher.py``."""
-from typing import Dict, List
+"""The teacher's estimates on the images of a dataset split, how two posteriors differ, and the
+temperature that calibrates a teacher, for the analysis tools
+(``tools/analysis_tools/teacher_calibration.py``, ``teacher_staleness.py``) and the benchmarks
+(``benchmarks/teacher.py``, ``pretrained_teacher.py``)."""
+from typing import Dict, List, Sequence
 
 import torch
 from mmengine.dataset import pseudo_collate
@@ -58,3 +59,19 @@ def teacher_log_likelihoods(model, dataset, indices: List[int], batch_size: int 
 def mean_kl(p: Tensor, q: Tensor) -> float:
     """Mean over rows of KL(p || q) between categorical distributions, classes on dim 1."""
     return (p * (p.clamp_min(1e-30).log() - q.clamp_min(1e-30).log())).sum(1).mean().item()
+
+
+def temperature_nll(log_lik: Tensor, labels: Tensor, temperature: float) -> float:
+    """Mean negative log-likelihood of ``labels`` under softmax(log p(x|y) / temperature)."""
+    log_p = torch.log_softmax(log_lik / temperature, dim=1)
+    return -log_p.gather(1, labels[:, None]).mean().item()
+
+
+def fit_temperature(log_lik: Tensor, labels: Tensor, lowest: int = -4, highest: int = 3,
+                    candidates: Sequence[float] = ()) -> float:
+    """The temperature minimising :func:`temperature_nll` (temperature scaling, Guo et al. 2017)
+    on a log grid of 40 points a decade from 10^lowest to 10^highest, and ``candidates``. NLL is
+    convex in 1 / tau, so the grid minimum is within one grid step of the optimum; a candidate off
+    the grid that is nearer wins."""
+    grid = torch.logspace(lowest, highest, 40 * (highest - lowest) + 1).tolist() + list(candidates)
+    return min(grid, key=lambda tau: temperature_nll(log_lik, labels, tau))

@@ -21,7 +21,8 @@ from mmengine.config import DictAction
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 from genrep.apis import init_model
-from genrep.apis.teacher import split_image_indices, teacher_log_likelihoods
+from genrep.apis.teacher import (fit_temperature, split_image_indices, teacher_log_likelihoods,
+                                  temperature_nll)
 
 
 def parse_args():
@@ -42,19 +43,6 @@ def parse_args():
     return parser.parse_args()
 
 
-def nll(log_lik: torch.Tensor, labels: torch.Tensor, temperature: float) -> float:
-    log_p = torch.log_softmax(log_lik / temperature, dim=1)
-    return -log_p.gather(1, labels[:, None]).mean().item()
-
-
-def fit_temperature(log_lik: torch.Tensor, labels: torch.Tensor, candidates=()) -> float:
-    """The temperature minimising the NLL, on a log grid from 1e-4 to 1e3 and ``candidates`` (NLL
-    is convex in 1/tau, so the grid minimum is within one grid step of the optimum; a candidate
-    off the grid that is nearer wins)."""
-    grid = torch.logspace(-4, 3, 281).tolist() + list(candidates)
-    return min(grid, key=lambda tau: nll(log_lik, labels, tau))
-
-
 def main():
     args = parse_args()
     model = init_model(args.config, args.checkpoint, args.device, args.cfg_options)
@@ -65,14 +53,14 @@ def main():
     log_lik, logits, labels = estimates['log_lik'], estimates['logits'], estimates['labels']
     num_classes = log_lik.shape[1]
 
-    fitted = fit_temperature(log_lik, labels, args.temperatures)
+    fitted = fit_temperature(log_lik, labels, candidates=args.temperatures)
     rows = []
     for tau in sorted(set(args.temperatures) | {fitted}):
         probs = torch.softmax(log_lik / tau, dim=1)
         rows.append(
             dict(
                 temperature=tau,
-                nll=nll(log_lik, labels, tau),
+                nll=temperature_nll(log_lik, labels, tau),
                 ece=multiclass_calibration_error(probs, labels, num_classes, n_bins=15).item(),
                 confidence=probs.max(1).values.mean().item()))
     result = dict(

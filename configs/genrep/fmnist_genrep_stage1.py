@@ -4,8 +4,8 @@
 # was pretrained: teacher_weights='semantic' with SemanticEMAHook at momentum 1 fills the semantic
 # copy once and never moves it, while the whole UNet trains for perception (a teacher that follows
 # the UNet falls to 17% top-1 within the epoch, docs/results.md).
-# Its reading is Li et al.'s diffusion classifier (the one measured best on the shipped weights at
-# at most 20 denoiser evaluations a class, benchmarks/pretrained_teacher.py, docs/pretraining.md):
+# Its reading is Li et al.'s diffusion classifier (the one measured best on the shipped weights
+# at up to 20 denoiser evaluations a class, benchmarks/pretrained_teacher.py, docs/pretraining.md):
 # the noise-prediction error at T' = 20 evenly spaced timesteps, one noise draw each, the same
 # timesteps and noise for every class, uniform weights: 87.6% top-1 on 1,000 test images at the
 # NLL-fitted temperature 3.35e-4 (the forward-noised reading this release replaced: 76.7% at 4
@@ -13,8 +13,8 @@
 # plus the true one for 8 images (480 denoiser evaluations in one call), 74% of a distilled step,
 # so on one iteration in 32 (TeacherIntervalHook): 8.3% of the step averaged over the interval,
 # +9.1% on the step without it (benchmarks/stage2_step.py --clock cpu), about 120 distilled
-# images in the epoch. Each distilled image's KL
-# counts as one image of the cross-entropy (genrep/models/distillation.py). One epoch.
+# images in the epoch. Each distilled image's KL counts as one image of the cross-entropy
+# (genrep/models/distillation.py). One epoch.
 _base_ = ['./fmnist_genrep_stage0.py']
 
 pretrained_denoiser = 'checkpoints/fmnist_denoiser'
